@@ -1,0 +1,118 @@
+"""One mechanism for all scripts: UPPERCASE constants at the top become command-line flags.
+
+A script declares its settings as plain constants, with a comment that explains each:
+
+    TRAIN_SIZE = 200000  # training images, balanced over the ten letters
+    DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to train
+
+and ends with `cli.run(main, globals())`. Then `--train-size 5000` (or `--train-size=5000`)
+overrides TRAIN_SIZE before main() runs, `--help` lists every constant with its comment and
+default, booleans get `--flag/--no-flag`, a `Literal[...]` annotation limits the choices, and
+an annotation such as `str | None` admits a constant whose default is None. Editing the
+constant in the file changes the default, as in the 2016 scripts.
+
+`run` also turns the expected failures (`UserError`) into one line on stderr and exit status 1.
+"""
+import argparse
+import ast
+import io
+import sys
+import tokenize
+import types
+import typing
+from pathlib import Path
+
+from workshop.errors import UserError
+
+SIMPLE_TYPES = (bool, int, float, str)
+
+
+def flag_name(constant):
+    return "--" + constant.lower().replace("_", "-")
+
+
+def _trailing_comments(source):
+    """Maps line number -> the comment that ends that line."""
+    comments = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            comments[token.start[0]] = token.string.lstrip("#").strip()
+    return comments
+
+
+def _constants_in(source):
+    """Yields (name, line) of top-level UPPERCASE assignments, in the order of the file."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target = node.target
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id.isupper():
+            yield target.id, node.lineno
+
+
+def _flag_type(annotation, default):
+    """Returns (converter, choices) for a constant from its annotation or its default."""
+    if annotation is None:
+        return type(default), None
+    if typing.get_origin(annotation) is typing.Literal:
+        choices = typing.get_args(annotation)
+        return type(choices[0]), choices
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(options) == 1:
+            return _flag_type(options[0], default)
+    return annotation, None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser(namespace):
+    """An argparse parser with one flag per UPPERCASE constant of the script `namespace`."""
+    script = Path(namespace["__file__"])
+    source = script.read_text(encoding="utf-8")
+    comments = _trailing_comments(source)
+    annotations = namespace.get("__annotations__", {})
+    doc = (namespace.get("__doc__") or "").strip()
+    parser = _Parser(prog=script.name, description=doc.split("\n\n")[0] or None,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, line in _constants_in(source):
+        default = namespace[name]
+        annotation = annotations.get(name)
+        if annotation is None and not isinstance(default, SIMPLE_TYPES):
+            continue  # tables and other structures are not flags
+        converter, choices = _flag_type(annotation, default)
+        shown = "none" if default is None else default
+        help_text = f"{comments.get(line, '')} (default: {shown})".strip()
+        if converter is bool:
+            parser.add_argument(flag_name(name), dest=name, default=default, help=help_text,
+                                action=argparse.BooleanOptionalAction)
+        else:
+            parser.add_argument(flag_name(name), dest=name, default=default, help=help_text,
+                                type=converter, choices=choices, metavar=name)
+    return parser
+
+
+def parse_flags(namespace, argv=None):
+    """Applies the command line to the script's constants (in `namespace`, its globals())."""
+    args = build_parser(namespace).parse_args(argv)
+    namespace.update(vars(args))
+
+
+def run(main, namespace, argv=None):
+    """Parses the flags into the script's constants, then runs main() with friendly errors."""
+    parse_flags(namespace, argv)
+    prog = Path(namespace["__file__"]).name
+    try:
+        main()
+    except UserError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)

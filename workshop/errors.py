@@ -1,0 +1,10 @@
+"""Expected failures: bad input, missing files, unreachable servers.
+
+A script raises UserError with one line that says what went wrong, where, and what to do.
+`workshop.cli.run` prints that line and exits with status 1 — no traceback, because the
+user did nothing a traceback would help with.
+"""
+
+
+class UserError(Exception):
+    """A failure the user can fix; its message is printed as one line."""
