@@ -49,7 +49,7 @@ def _constants_in(source):
             target = node.target
         else:
             continue
-        if isinstance(target, ast.Name) and target.id.isupper():
+        if isinstance(target, ast.Name) and target.id.isupper() and not target.id.startswith("_"):
             yield target.id, node.lineno
 
 

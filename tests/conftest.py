@@ -1,0 +1,68 @@
+"""Shared test helpers: tiny notMNIST-layout archives made on the fly, and a script runner."""
+import io
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+LETTERS = "ABCDEFGHIJ"
+
+
+def png_bytes(pixels, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def letter_image(letter, rng):
+    """A 28×28 uint8 image that a classifier can tell apart by letter: a bar whose position
+    encodes the letter, plus noise (so that images are distinct)."""
+    pixels = rng.integers(0, 60, (28, 28), dtype=np.uint8)
+    row = 2 + 2 * ("ABCDEFGHIJK".index(letter) % 10)
+    pixels[row:row + 3, :] = 255
+    return pixels
+
+
+def make_archive(path, root, per_class, seed=0, extra=(), letters=LETTERS, images=None):
+    """Writes a .tar.gz with the official layout `root/A/<n>.png ...` plus `extra` members
+    given as (name, bytes). Returns {member name: pixels} of the images it wrote."""
+    rng = np.random.default_rng(seed)
+    written = {}
+    with tarfile.open(path, "w:gz") as archive:
+        def add(name, data):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for letter in letters:
+            directory = tarfile.TarInfo(f"{root}/{letter}")
+            directory.type = tarfile.DIRTYPE
+            archive.addfile(directory)
+            for n in range(per_class):
+                pixels = images(letter, n) if images else letter_image(letter, rng)
+                name = f"{root}/{letter}/{letter}{n:05d}.png"
+                add(name, png_bytes(pixels))
+                written[name] = pixels
+        for name, data in extra:
+            add(name, data)
+    return written
+
+
+@pytest.fixture
+def source_dir(tmp_path):
+    """A folder with small archives named like the official ones."""
+    folder = tmp_path / "source"
+    folder.mkdir()
+    make_archive(folder / "notMNIST_large.tar.gz", "notMNIST_large", 40, seed=1)
+    make_archive(folder / "notMNIST_small.tar.gz", "notMNIST_small", 12, seed=2)
+    return folder
+
+
+def run_script(script, *args, cwd=REPO, timeout=600):
+    """Runs a repository script as a user would; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)

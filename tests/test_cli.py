@@ -1,0 +1,73 @@
+"""The one mechanism that turns a script's UPPERCASE constants into command-line flags."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = '''
+"""A demo script.
+
+More text."""
+from typing import Literal
+from workshop import cli
+from workshop.errors import UserError
+
+TRAIN_SIZE = 200000  # training images
+LEARNING_RATE = 0.5  # step size
+DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to run
+FORCE = False  # rebuild
+FONTS: str | None = None  # extra fonts
+_PRIVATE = "hidden"
+TABLE = {"a": 1}
+
+
+def main():
+    if TRAIN_SIZE < 0:
+        raise UserError("--train-size must be >= 0")
+    print(TRAIN_SIZE, LEARNING_RATE, DEVICE, FORCE, FONTS)
+
+
+if __name__ == "__main__":
+    cli.run(main, globals())
+'''
+
+
+@pytest.fixture
+def demo(tmp_path):
+    path = tmp_path / "demo.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+
+    def run(*args):
+        import os
+        from conftest import REPO
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, env=env)
+    return run
+
+
+def test_defaults_and_overrides(demo):
+    assert demo().stdout.split() == ["200000", "0.5", "auto", "False", "None"]
+    result = demo("--train-size", "5", "--learning-rate=0.01", "--device", "gpu", "--force", "--fonts", "x")
+    assert result.stdout.split() == ["5", "0.01", "gpu", "True", "x"]
+
+
+def test_help_lists_each_constant_with_its_comment_and_default(demo):
+    text = demo("--help").stdout
+    for flag in ("--train-size", "--learning-rate", "--device", "--force", "--no-force", "--fonts"):
+        assert flag in text
+    assert "training images (default: 200000)" in text and "A demo script." in text
+    assert "--private" not in text and "--table" not in text
+
+
+def test_bad_values_give_one_line_and_status_2(demo):
+    for args in (["--train-size", "many"], ["--device", "tpu"], ["--unknown", "1"]):
+        result = demo(*args)
+        assert result.returncode == 2 and result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1 and "(see --help)" in result.stderr
+
+
+def test_user_errors_are_one_line_without_traceback(demo):
+    result = demo("--train-size", "-1")
+    assert result.returncode == 1
+    assert result.stderr == "demo.py: error: --train-size must be >= 0\n"

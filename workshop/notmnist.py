@@ -1,0 +1,216 @@
+"""The notMNIST data set on disk: `notMNIST.pickle`, written lean and read safely.
+
+The pickle keeps the 2016 format, so the 2016 scripts and the Udacity notebooks read it:
+a dict with `train_dataset, train_labels, valid_dataset, valid_labels, test_dataset,
+test_labels`; images float32 (N, 28, 28) scaled as (pixel - 127.5) / 255, labels int32 0-9
+for A-J. A side file `notMNIST.json` records where the data came from.
+
+Writing: 220,000 float32 images are 690 MB. Instead of building them in memory and
+pickling (2× the memory), `write_pickle` writes the pickle opcodes itself and converts the
+uint8 images to float32 a chunk at a time, straight into the file.
+
+Reading: unpickling runs whatever the file says (any importable function, with any
+arguments), so `load_notmnist` only admits the few numpy functions that rebuild arrays.
+"""
+import json
+import pickle
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workshop.errors import UserError
+from workshop.files import atomic_write
+
+LETTERS = "ABCDEFGHIJ"
+SIZE = 28
+PIXEL_DEPTH = 255.0
+KEYS = ("train_dataset", "train_labels", "valid_dataset", "valid_labels",
+        "test_dataset", "test_labels")
+# The 2016 normalisation, (pixel - 127.5) / 255 computed in float64, for every pixel value.
+NORMALISED = ((np.arange(256) - PIXEL_DEPTH / 2) / PIXEL_DEPTH).astype(np.float32)
+
+
+def normalise(images):
+    """uint8 pixels -> float32 in [-0.5, 0.5], exactly as the 2016 script computed them."""
+    return NORMALISED[images]
+
+
+def provenance_path(pickle_path):
+    return Path(pickle_path).with_suffix(".json")
+
+
+# --- writing -------------------------------------------------------------------------
+
+def _text(value):  # pickle opcode SHORT_BINUNICODE
+    data = value.encode()
+    return b"\x8c" + bytes([len(data)]) + data
+
+
+_REBUILD = np.zeros(1).__reduce_ex__(5)[0]  # numpy's own function to rebuild an array
+
+
+def _array_opcodes(file, shape, dtype, chunks):
+    """Writes opcodes that unpickle to `_frombuffer(bytearray, dtype, shape, 'C')`."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    file.write(_text(_REBUILD.__module__) + _text(_REBUILD.__qualname__) + b"\x93(")  # GLOBAL, MARK
+    file.write(b"\x96" + struct.pack("<Q", nbytes))  # BYTEARRAY8: a writable buffer follows
+    written = 0
+    for chunk in chunks:
+        chunk = np.ascontiguousarray(chunk, dtype)
+        file.write(memoryview(chunk).cast("B"))
+        written += chunk.nbytes
+    if written != nbytes:
+        raise RuntimeError(f"wrote {written} bytes for an array of {nbytes}")
+    file.write(_text(dtype.str) + b"(" + b"".join(b"J" + struct.pack("<i", n) for n in shape))
+    file.write(b"t" + _text("C") + b"tR")  # TUPLE (shape), order, TUPLE (args), REDUCE
+
+
+def write_pickle(path, splits, chunk=16384):
+    """Writes notMNIST.pickle atomically. `splits` maps train/valid/test to (images, labels),
+    where images is a callable taking an index range and returning uint8 pixels."""
+    with atomic_write(path) as file:
+        file.write(b"\x80\x05}(")  # PROTO 5, EMPTY_DICT, MARK
+        for name, (images, labels) in splits.items():
+            n = len(labels)
+            file.write(_text(f"{name}_dataset"))
+            _array_opcodes(file, (n, SIZE, SIZE), np.float32,
+                           (normalise(images(range(i, min(i + chunk, n)))) for i in range(0, n, chunk)))
+            file.write(_text(f"{name}_labels"))
+            _array_opcodes(file, (n,), np.int32, [labels])
+        file.write(b"u.")  # SETITEMS, STOP
+
+
+# --- reading -------------------------------------------------------------------------
+
+# What a pickle of numpy arrays needs (NumPy 2 and 1, protocols 2-5), and nothing else.
+# (_codecs.encode turns text back into bytes in protocol-2 pickles written by Python 3.)
+ALLOWED = {("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
+           ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+           ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class _Refused(Exception):
+    pass
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) not in ALLOWED:
+            raise _Refused(f"it asks for {module}.{name}")
+        return super().find_class(module, name)
+
+
+@dataclass
+class NotMNIST:
+    train: tuple
+    valid: tuple
+    test: tuple
+    provenance: dict
+
+    @property
+    def synthetic(self):
+        return self.provenance.get("synthetic")
+
+    def describe(self):
+        kind = {True: "SYNTHETIC (letters rendered from fonts, not the real notMNIST)",
+                False: "real notMNIST", None: "of unknown origin (no notMNIST.json)"}
+        sizes = ", ".join(f"{name} {len(split[1]):,}" for name, split in
+                          (("train", self.train), ("valid", self.valid), ("test", self.test)))
+        return f"{sizes} images; data {kind[self.synthetic]}"
+
+
+def load_notmnist(path):
+    """Loads notMNIST.pickle safely and checks it; returns NotMNIST with float32/int32 arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: run `python create_notmnist.py` first "
+                        "(or pass --data with the pickle's path)")
+    try:
+        with open(path, "rb") as file:
+            data = _ArraysOnly(file, encoding="latin1").load()
+    except _Refused as refusal:
+        raise UserError(f"refusing to load {path}: {refusal}, which a data file never needs "
+                        "(an untrusted pickle can run any code); rebuild it with "
+                        "create_notmnist.py") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, struct.error) as error:
+        raise UserError(f"{path} is not a readable notMNIST pickle ({error}); "
+                        "rebuild it with create_notmnist.py --force") from None
+    splits = [_checked(path, data, name) for name in ("train", "valid", "test")]
+    provenance = {}
+    if provenance_path(path).is_file():
+        provenance = json.loads(provenance_path(path).read_text())
+    return NotMNIST(*splits, provenance)
+
+
+def _checked(path, data, name):
+    def bad(what):
+        return UserError(f"{path}: {what}; rebuild it with create_notmnist.py --force")
+
+    if not isinstance(data, dict) or f"{name}_dataset" not in data or f"{name}_labels" not in data:
+        raise bad(f"expected a dict with the keys {', '.join(KEYS)}")
+    images, labels = data[f"{name}_dataset"], data[f"{name}_labels"]
+    if not isinstance(images, np.ndarray) or images.ndim != 3 or images.shape[1:] != (SIZE, SIZE):
+        raise bad(f"{name}_dataset should be an array of shape (N, 28, 28), "
+                  f"found {getattr(images, 'shape', type(images).__name__)}")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise bad(f"{name}_dataset should hold floats, found {images.dtype}")
+    if not isinstance(labels, np.ndarray) or labels.shape != (len(images),) \
+            or not np.issubdtype(labels.dtype, np.integer):
+        raise bad(f"{name}_labels should be {len(images)} integers")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(LETTERS)):
+        raise bad(f"{name}_labels should lie in 0-9, found {labels.min()}-{labels.max()}")
+    return images.astype(np.float32, copy=False), labels.astype(np.int32, copy=False)
+
+
+# --- choosing the splits ---------------------------------------------------------------
+
+def balanced(total):
+    """How many images of each letter make `total`: as equal as possible."""
+    counts = np.full(len(LETTERS), total // len(LETTERS))
+    counts[:total % len(LETTERS)] += 1
+    return counts
+
+
+def choose(archive, sizes, rng):
+    """Draws disjoint, class-balanced random splits from one archive's images.
+
+    `sizes` lists the split sizes (e.g. valid then train, as 2016 did); returns one index
+    array per split, shuffled, pointing into `archive.store`.
+    """
+    labels, wanted = archive.store.labels, [balanced(size) for size in sizes]
+    need = np.sum(wanted, axis=0)
+    picked = [[] for _ in sizes]
+    for letter in range(len(LETTERS)):
+        have = np.flatnonzero(labels == letter)
+        if len(have) < need[letter]:
+            raise UserError(f"{archive.path.name} has {len(have):,} usable images of "
+                            f"{LETTERS[letter]}, but the requested sizes need {need[letter]:,}; "
+                            "ask for less with --train-size/--valid-size/--test-size")
+        have = rng.permutation(have)
+        start = 0
+        for split, counts in zip(picked, wanted):
+            split.append(have[start:start + counts[letter]])
+            start += counts[letter]
+    return [rng.permutation(np.concatenate(split)) for split in picked]
+
+
+def content_keys(store, indices, chunk=16384):
+    """A 128-bit digest of each image's pixels: equal digests mean identical images."""
+    import hashlib
+    keys = []
+    for start in range(0, len(indices), chunk):
+        images = store.take(indices[start:start + chunk]).reshape(-1, SIZE * SIZE)
+        keys += [hashlib.blake2b(image, digest_size=16).digest() for image in images]
+    return keys
+
+
+def overlaps(train_keys, valid_keys, test_keys):
+    """Masks: valid images found in train, test images found in train, and in valid."""
+    train, valid = set(train_keys), set(valid_keys)
+    return (np.array([k in train for k in valid_keys], bool),
+            np.array([k in train for k in test_keys], bool),
+            np.array([k in valid for k in test_keys], bool))
