@@ -101,7 +101,7 @@ def _fetch(url, part, expected_size, timeout, show_progress):
             if show_progress else None
         try:
             with open(part, "ab" if offset else "wb") as file:
-                while chunk := response.read(CHUNK):
+                while chunk := response.read1(CHUNK):  # what has arrived, up to 1 MiB
                     file.write(chunk)
                     if progress:
                         progress.update(len(chunk))
