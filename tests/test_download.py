@@ -1,39 +1,48 @@
-"""The downloader against a real HTTP server on 127.0.0.1 that misbehaves on purpose."""
+"""The downloader against a real HTTP server on 127.0.0.1 that can misbehave on cue."""
 import http.server
 import random
+import re
 import socket
 import threading
-import time
+import types
 
 import pytest
 
 from workshop.download import download
 from workshop.errors import UserError
 
-PAYLOAD = random.Random(7).randbytes(300_000)
-HINT = "Offline? Use --source DIR or --synthetic."
+PAYLOAD = random.Random(2016).randbytes(300_000)
+HALF = len(PAYLOAD) // 2
+STALL = 2.0  # seconds a stalling handler waits at most (the test's end wakes it earlier)
+HINT = "Offline? Use --source DIR with the two archives, or --synthetic."
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    """Serves PAYLOAD with Range support; `state.script` says how to answer the next requests:
+    an HTTP status, "drop" (half the body, then close), "stall" (no answer), "stall-body"
+    (half the body, then nothing) or "ignore-range" (200 with the whole file); then "ok"."""
 
     def do_GET(self):
-        server = self.server
-        attempt = len(server.requests)
-        server.requests.append(self.headers.get("Range"))
-        mode = server.modes[min(attempt, len(server.modes) - 1)]
-        if mode == "404":
-            return self.send_error(404, "Not Found")
-        if mode == "500":
-            return self.send_error(500, "Internal Server Error")
-        if mode == "stall":
-            time.sleep(1.0)  # longer than the client's timeout; bounded
+        state = self.server.state
+        state.requests.append((self.path, self.headers.get("Range")))
+        how = state.script.pop(0) if state.script else "ok"
+        try:
+            self.answer(how, state)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up on us, as it should
+
+    def answer(self, how, state):
+        if isinstance(how, int):
+            return self.send_error(how)
+        if how == "stall":
+            state.stop.wait(STALL)
             return
-        start = 0
-        ranged = self.headers.get("Range")
-        if ranged and mode != "ignore_range":
-            start = int(ranged.removeprefix("bytes=").rstrip("-"))
+        asked = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        start = int(asked[1]) if asked and how != "ignore-range" else 0
+        if start >= len(PAYLOAD):
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
+        elif asked and how != "ignore-range":
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
         else:
@@ -41,109 +50,166 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = PAYLOAD[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if mode == "drop":  # half the body, then the connection dies
+        if how in ("drop", "stall-body"):
             self.wfile.write(body[:len(body) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if mode == "stall_body":
-            self.wfile.write(body[:1000])
-            self.wfile.flush()
-            time.sleep(1.0)
-            return
+            if how == "stall-body":
+                state.stop.wait(STALL)
+            return  # HTTP/1.0: the connection closes after the handler returns
         self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 
 @pytest.fixture
 def server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.requests, httpd.modes = [], ["ok"]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    httpd.state = types.SimpleNamespace(requests=[], script=[], stop=threading.Event(),
+                                        url=f"http://127.0.0.1:{httpd.server_port}/notMNIST.tgz")
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/notMNIST_small.tar.gz"
-    yield httpd
+    yield httpd.state
+    httpd.state.stop.set()
     httpd.shutdown()
     httpd.server_close()
+    thread.join(timeout=5)
 
 
-def get(server, dest, **options):
-    options = {"timeout": 0.3, "backoff": 0.01, "offline_hint": HINT, "show_progress": False, **options}
-    return download(server.url, dest, **options)
+def fetch(url, dest, **options):
+    settings = dict(timeout=0.5, retries=2, backoff=0.01, offline_hint=HINT, show_progress=False)
+    return download(url, dest, **{**settings, **options})
 
 
-def left_over(folder):
-    return sorted(p.name for p in folder.iterdir())
+def fails(url, dest, **options):
+    """The UserError that fetch raises; checks that its message is one line with the hint."""
+    with pytest.raises(UserError) as caught:
+        fetch(url, dest, **options)
+    message = str(caught.value)
+    assert "\n" not in message and url in message and message.endswith(HINT)
+    assert caught.value.__suppress_context__  # no chained traceback behind the one line
+    return message
 
 
-def test_full_download(server, tmp_path):
-    dest = get(server, tmp_path / "a.tar.gz", expected_size=len(PAYLOAD))
-    assert dest.read_bytes() == PAYLOAD and left_over(tmp_path) == ["a.tar.gz"]
+def leftovers(folder):
+    return sorted(path.name for path in folder.iterdir())
 
 
-def test_resumes_after_the_server_drops_the_connection(server, tmp_path):
-    server.modes = ["drop", "ok"]
-    dest = get(server, tmp_path / "a.tar.gz", expected_size=len(PAYLOAD))
+def test_downloads_the_exact_bytes_into_a_new_folder(server, tmp_path, capsys):
+    dest = tmp_path / "deep" / "data" / "notMNIST.tgz"
+    assert fetch(server.url, dest, expected_size=len(PAYLOAD), show_progress=True) == dest
     assert dest.read_bytes() == PAYLOAD
-    assert server.requests[0] is None and server.requests[1] == f"bytes={len(PAYLOAD) // 2}-"
+    assert leftovers(dest.parent) == ["notMNIST.tgz"] and leftovers(tmp_path) == ["deep"]
+    assert server.requests == [("/notMNIST.tgz", None)]
+    assert "notMNIST.tgz: 300.0 kB of 300.0 kB (100%)" in capsys.readouterr().err
 
 
-def test_404_fails_at_once_naming_the_url_and_the_offline_choices(server, tmp_path):
-    server.modes = ["404"]
-    with pytest.raises(UserError) as error:
-        get(server, tmp_path / "a.tar.gz")
-    message = str(error.value)
-    assert server.url in message and "HTTP 404" in message and HINT in message and "\n" not in message
-    assert len(server.requests) == 1 and left_over(tmp_path) == []
+def test_resumes_after_the_connection_drops_mid_file(server, tmp_path, capsys):
+    server.script = ["drop"]
+    dest = fetch(server.url, tmp_path / "a.tgz")
+    assert dest.read_bytes() == PAYLOAD and leftovers(tmp_path) == ["a.tgz"]
+    assert [r for _, r in server.requests] == [None, f"bytes={HALF}-"]
+    assert f"(retry 1 of 2): connection closed after {HALF:,} of {len(PAYLOAD):,} bytes" \
+        in capsys.readouterr().err
 
 
-def test_size_mismatch_keeps_nothing(server, tmp_path):
-    with pytest.raises(UserError, match="server offers 300,000 bytes, but the file has 299,999"):
-        get(server, tmp_path / "a.tar.gz", expected_size=len(PAYLOAD) - 1)
-    assert left_over(tmp_path) == []
+@pytest.mark.parametrize("status", [403, 404, 410])
+def test_a_missing_file_fails_at_once(server, tmp_path, status):
+    server.script = [status]
+    message = fails(server.url, tmp_path / "a.tgz")
+    assert f"HTTP {status} " in message and (status != 404 or "HTTP 404 Not Found" in message)
+    assert len(server.requests) == 1 and leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("stall", ["stall", "stall_body"])
-def test_a_stalling_server_times_out(server, tmp_path, stall):
-    server.modes = [stall]
-    with pytest.raises(UserError, match="timed out .after 2 attempts."):
-        get(server, tmp_path / "a.tar.gz", retries=1)
-    assert not (tmp_path / "a.tar.gz").exists()
+@pytest.mark.parametrize("expected", [len(PAYLOAD) - 1, len(PAYLOAD) + 1])
+def test_a_size_mismatch_keeps_nothing(server, tmp_path, expected):
+    message = fails(server.url, tmp_path / "a.tgz", expected_size=expected)
+    assert f"{len(PAYLOAD):,}" in message and f"{expected:,}" in message
+    assert leftovers(tmp_path) == [] and len(server.requests) == 1
 
 
-def test_one_stall_is_retried_and_resumed(server, tmp_path):
-    server.modes = ["stall_body", "ok"]
-    assert get(server, tmp_path / "a.tar.gz").read_bytes() == PAYLOAD
-    assert server.requests[1] == "bytes=1000-"
+def test_a_size_mismatch_found_on_resume_keeps_nothing(server, tmp_path):
+    (tmp_path / "a.tgz").write_bytes(PAYLOAD[:1000])  # short: resumed, then found to be wrong
+    fails(server.url, tmp_path / "a.tgz", expected_size=len(PAYLOAD) + 1)
+    assert leftovers(tmp_path) == [] and server.requests == [("/notMNIST.tgz", "bytes=1000-")]
 
 
-def test_server_error_is_retried(server, tmp_path):
-    server.modes = ["500", "ok"]
-    assert get(server, tmp_path / "a.tar.gz").read_bytes() == PAYLOAD and len(server.requests) == 2
+@pytest.mark.parametrize("how", ["stall", "stall-body"])
+def test_a_stalled_server_times_out(server, tmp_path, how):
+    server.script = [how, how]
+    message = fails(server.url, tmp_path / "a.tgz", timeout=0.3, retries=1)
+    assert "timed out" in message and "after 2 attempts" in message
+    assert len(server.requests) == 2 and not (tmp_path / "a.tgz").exists()
+    if how == "stall-body":  # what arrived is kept for the next run, and the message says so
+        assert (tmp_path / "a.tgz.part").read_bytes() == PAYLOAD[:HALF + HALF // 2]
+        assert f"{HALF + HALF // 2:,} bytes kept in" in message
 
 
-def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
-    server.modes = ["drop", "ignore_range"]
-    assert get(server, tmp_path / "a.tar.gz").read_bytes() == PAYLOAD
+@pytest.mark.parametrize("how", ["stall", "stall-body"])
+def test_a_stall_once_is_retried(server, tmp_path, how):
+    server.script = [how]
+    assert fetch(server.url, tmp_path / "a.tgz", timeout=0.3).read_bytes() == PAYLOAD
+    ranges = [r for _, r in server.requests]
+    assert ranges == [None, None if how == "stall" else f"bytes={HALF}-"]
 
 
-def test_existing_files(server, tmp_path):
-    dest = tmp_path / "a.tar.gz"
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_server_errors_are_retried(server, tmp_path, status, capsys):
+    server.script = [status, status]
+    assert fetch(server.url, tmp_path / "a.tgz").read_bytes() == PAYLOAD
+    assert len(server.requests) == 3 and leftovers(tmp_path) == ["a.tgz"]
+    assert capsys.readouterr().err.count(f": HTTP {status}") == 2
+
+
+def test_a_complete_file_is_used_without_a_request(server, tmp_path):
+    dest = tmp_path / "a.tgz"
+    dest.write_bytes(b"anything")
+    assert fetch(server.url, dest) == dest  # no size to check: any file will do
     dest.write_bytes(PAYLOAD)
-    assert get(server, dest, expected_size=len(PAYLOAD)) == dest and server.requests == []
-    dest.write_bytes(PAYLOAD[:1234])  # an interrupted 2016-style download: resumed
-    assert get(server, dest, expected_size=len(PAYLOAD)).read_bytes() == PAYLOAD
-    assert server.requests == ["bytes=1234-"]
-    dest.write_bytes(PAYLOAD + b"junk")  # too long: replaced
-    assert get(server, dest, expected_size=len(PAYLOAD)).read_bytes() == PAYLOAD
-    assert left_over(tmp_path) == ["a.tar.gz"]
+    assert fetch(server.url, dest, expected_size=len(PAYLOAD)) == dest
+    assert server.requests == [] and dest.read_bytes() == PAYLOAD
 
 
-def test_connection_refused_after_retries(tmp_path):
+def test_a_short_file_is_resumed(server, tmp_path, capsys):
+    dest = tmp_path / "a.tgz"
+    dest.write_bytes(PAYLOAD[:12345])
+    assert fetch(server.url, dest, expected_size=len(PAYLOAD)).read_bytes() == PAYLOAD
+    assert server.requests == [("/notMNIST.tgz", "bytes=12345-")]
+    assert f"has 12,345 of {len(PAYLOAD):,} bytes: resuming it" in capsys.readouterr().err
+
+
+def test_a_too_long_file_is_replaced(server, tmp_path, capsys):
+    dest = tmp_path / "a.tgz"
+    dest.write_bytes(PAYLOAD + b"junk")
+    assert fetch(server.url, dest, expected_size=len(PAYLOAD)).read_bytes() == PAYLOAD
+    assert server.requests == [("/notMNIST.tgz", None)] and leftovers(tmp_path) == ["a.tgz"]
+    assert "downloading it again" in capsys.readouterr().err
+
+
+def test_a_server_that_ignores_range_restarts_from_zero(server, tmp_path):
+    (tmp_path / "a.tgz.part").write_bytes(b"x" * 5000)  # wrong bytes: must not survive
+    server.script = ["ignore-range"]
+    assert fetch(server.url, tmp_path / "a.tgz").read_bytes() == PAYLOAD
+    assert server.requests == [("/notMNIST.tgz", "bytes=5000-")]
+    assert leftovers(tmp_path) == ["a.tgz"]
+
+
+def test_a_complete_part_answered_with_416_is_accepted(server, tmp_path):
+    (tmp_path / "a.tgz.part").write_bytes(PAYLOAD)
+    assert fetch(server.url, tmp_path / "a.tgz").read_bytes() == PAYLOAD
+    assert server.requests == [("/notMNIST.tgz", f"bytes={len(PAYLOAD)}-")]
+
+
+def test_a_stale_part_answered_with_416_is_replaced(server, tmp_path, capsys):
+    (tmp_path / "a.tgz.part").write_bytes(PAYLOAD + b"more")
+    assert fetch(server.url, tmp_path / "a.tgz").read_bytes() == PAYLOAD
+    assert [r for _, r in server.requests] == [f"bytes={len(PAYLOAD) + 4}-", None]
+    assert "starting again" in capsys.readouterr().err and leftovers(tmp_path) == ["a.tgz"]
+
+
+def test_a_closed_port_fails_after_the_retries(tmp_path, capsys):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/x.tar.gz"
-    with pytest.raises(UserError, match=r"cannot download .*x.tar.gz: .*refused.*after 3 attempts"):
-        download(url, tmp_path / "x.tar.gz", retries=2, backoff=0.01, timeout=0.3, show_progress=False)
-    assert left_over(tmp_path) == []
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/a.tgz"
+    message = fails(url, tmp_path / "a.tgz", retries=2)
+    assert "Connection refused after 3 attempts" in message
+    assert capsys.readouterr().err.count("retrying in") == 2 and leftovers(tmp_path) == []
