@@ -131,6 +131,8 @@ def render_letter(font, letter, rng):
     image.paste(glyph.resize((width, height), Image.Resampling.BILINEAR),
                 (int(rng.integers(0, SIZE - width + 1)), int(rng.integers(0, SIZE - height + 1))))
     pixels = np.asarray(image)
+    if 0 < pixels.max() < 255:  # full contrast, as in notMNIST, even for faint hairlines
+        pixels = (pixels * (255 / pixels.max())).astype(np.uint8)
     if rng.random() < 0.05:  # a dark letter on a light block
         pixels = 255 - pixels
     return pixels
