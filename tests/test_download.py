@@ -4,6 +4,7 @@ import random
 import re
 import socket
 import threading
+import time
 import types
 
 import pytest
@@ -213,3 +214,10 @@ def test_a_closed_port_fails_after_the_retries(tmp_path, capsys):
     message = fails(url, tmp_path / "a.tgz", retries=2)
     assert "Connection refused after 3 attempts" in message
     assert capsys.readouterr().err.count("retrying in") == 2 and leftovers(tmp_path) == []
+
+
+def test_unknown_host_fails_at_once(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(UserError, match="cannot resolve the host name"):
+        download("http://no-such-host.invalid/x.tar.gz", tmp_path / "x.tar.gz", retries=3, backoff=5)
+    assert time.monotonic() - start < 5 and list(tmp_path.iterdir()) == []

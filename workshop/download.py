@@ -10,6 +10,7 @@ and deleted, never kept under the real name.
 import http.client
 import os
 import re
+import socket
 import sys
 import time
 import urllib.error
@@ -91,6 +92,8 @@ def _attempt(url, part, expected_size, timeout, show_progress):
             raise _Transient(f"HTTP {error.code} {error.reason}") from None
         raise UserError(f"HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:  # could not connect or send the request
+        if isinstance(error.reason, socket.gaierror):  # no such host, or no network: offline
+            raise UserError(f"cannot resolve the host name ({error.reason.strerror})") from None
         if not isinstance(error.reason, OSError):
             raise UserError(error.reason) from None
         raise _Transient(_why(error.reason)) from None
