@@ -123,7 +123,10 @@ def render_letter(font, letter, rng):
     if rng.random() < 0.2:
         canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2)))
     # Crop to the glyph's solid ink (not its faint anti-aliased rim), so that it fills the box.
-    glyph = canvas.crop(canvas.point(_SOLID).getbbox() or canvas.getbbox() or (0, 0, *canvas.size))
+    left, top, right, bottom = canvas.point(_SOLID).getbbox() or canvas.getbbox() or (0, 0, *canvas.size)
+    trim = rng.integers(0, 3, 4)  # shave up to 2 pixels off each side: fonts differ that much
+    left, top = left + trim[0], top + trim[1]
+    glyph = canvas.crop((left, top, max(right - trim[2], left + 1), max(bottom - trim[3], top + 1)))
     width, height = SIZE, SIZE
     if rng.random() < 0.1:  # most glyphs fill the box, a few keep a margin
         width, height = int(rng.integers(20, 29)), int(rng.integers(22, 29))
