@@ -98,6 +98,12 @@ def build_parser(namespace):
     return parser
 
 
+def settings(namespace):
+    """The script's constants as a dict (after the flags), e.g. to record with a run."""
+    return {name: namespace[name] for name, _ in _constants_in(Path(namespace["__file__"]).read_text())
+            if isinstance(namespace[name], SIMPLE_TYPES) or namespace[name] is None}
+
+
 def parse_flags(namespace, argv=None):
     """Applies the command line to the script's constants (in `namespace`, its globals())."""
     args = build_parser(namespace).parse_args(argv)

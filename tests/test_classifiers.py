@@ -1,0 +1,104 @@
+"""notmnist_classifier.py and notmnist_classifier_CNN.py, run as a workshop attendee runs them."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from conftest import letter_image, run_script
+from workshop.notmnist import write_pickle
+
+SCRIPTS = ["notmnist_classifier.py", "notmnist_classifier_CNN.py"]
+QUICK = {"notmnist_classifier.py": ["--hidden-units", 64, "--batch-size", 32, "--learning-rate", 0.02],
+         "notmnist_classifier_CNN.py": ["--batch-size", 32, "--depth", 8]}
+
+
+@pytest.fixture(scope="module")
+def easy_pickle(tmp_path_factory):
+    """A tiny, easy data set: each letter is a bright bar at its own height, plus noise."""
+    folder = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    splits = {}
+    for name, size in (("train", 600), ("valid", 100), ("test", 100)):
+        labels = np.arange(size, dtype=np.int32) % 10
+        images = np.stack([letter_image("ABCDEFGHIJ"[k], rng) for k in labels])
+        splits[name] = (lambda part, images=images: images[part.start:part.stop], labels)
+    write_pickle(folder / "easy.pickle", splits)
+    return folder / "easy.pickle"
+
+
+def train(script, data, runs, *args):
+    result = run_script(script, "--data", data, "--runs-dir", runs, "--device", "cpu", *QUICK[script], *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def progress(stdout):
+    """The lines a run prints that depend on the numbers only (not on time or folders)."""
+    return [line for line in stdout.splitlines() if line.startswith(("Minibatch", "Validation", "Test"))]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_prints_the_2016_lines_learns_and_writes_its_outputs(script, easy_pickle, tmp_path):
+    out = train(script, easy_pickle, tmp_path, "--steps", 121, "--eval-every", 60)
+    assert out.startswith("TensorFlow 2.")
+    assert "Data " in out and "train 600, valid 100, test 100 images" in out
+    lines = progress(out)
+    assert [line.split(":")[0] for line in lines] == [
+        "Minibatch loss at step 0", "Minibatch accuracy", "Validation accuracy",
+        "Minibatch loss at step 60", "Minibatch accuracy", "Validation accuracy",
+        "Minibatch loss at step 120", "Minibatch accuracy", "Validation accuracy", "Test accuracy"]
+    assert re.fullmatch(r"Minibatch loss at step 0: \d+\.\d{6}", lines[0])
+    assert re.fullmatch(r"Validation accuracy: \d+\.\d%", lines[2])
+    test_accuracy = float(lines[-1].split(": ")[1].rstrip("%"))
+    assert test_accuracy > 60  # chance is 10 %
+    assert re.search(r"^Trained 121 steps in [\d.]+ s \([\d,]+ examples/s\) on CPU$", out, re.M)
+    run_dir = next((tmp_path / script.removesuffix(".py")).iterdir())
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"curves.png", "confusion.png", "settings.json", "history.json", "ckpt.index"} <= names
+    assert any(name.startswith("events.out.tfevents") for name in names)
+    assert (run_dir / "curves.png").stat().st_size > 10_000
+
+
+def test_a_flag_overrides_its_constant(easy_pickle, tmp_path):
+    out = train("notmnist_classifier.py", easy_pickle, tmp_path, "--steps", 41, "--eval-every", 20,
+                "--dropout", 0)
+    assert [line for line in out.splitlines() if line.startswith("Minibatch loss")] == \
+        [line for line in out.splitlines() if re.match(r"Minibatch loss at step (0|20|40):", line)]
+    settings = json.loads(next((tmp_path / "notmnist_classifier").glob("*/settings.json")).read_text())
+    assert settings["DROPOUT"] == 0 and settings["EVAL_EVERY"] == 20 and settings["HIDDEN_UNITS"] == 64
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_same_seed_prints_the_same_numbers(script, easy_pickle, tmp_path):
+    first = train(script, easy_pickle, tmp_path / "a", "--steps", 41, "--eval-every", 20)
+    second = train(script, easy_pickle, tmp_path / "b", "--steps", 41, "--eval-every", 20)
+    assert progress(first) == progress(second)
+    other = train(script, easy_pickle, tmp_path / "c", "--steps", 41, "--eval-every", 20, "--seed", 7)
+    assert progress(other) != progress(first)
+
+
+def test_resume_continues_from_the_saved_step(easy_pickle, tmp_path):
+    train("notmnist_classifier.py", easy_pickle, tmp_path, "--steps", 41, "--eval-every", 20)
+    run_dir = next((tmp_path / "notmnist_classifier").iterdir())
+    out = train("notmnist_classifier.py", easy_pickle, tmp_path, "--steps", 81, "--eval-every", 20,
+                "--resume", run_dir)
+    assert f"Resumed {run_dir} at step 41" in out
+    assert [int(n) for n in re.findall(r"Minibatch loss at step (\d+)", out)] == [60, 80]
+    assert "Trained 40 steps" in out
+    assert json.loads((run_dir / "history.json").read_text())["step"] == [0, 20, 40, 60, 80]
+    assert len(list((tmp_path / "notmnist_classifier").iterdir())) == 1  # no new run folder
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "run `python create_notmnist.py` first"),
+    (b"garbage", "not a readable notMNIST pickle"),
+])
+def test_missing_or_malformed_pickle_is_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "notMNIST.pickle"
+    if content is not None:
+        path.write_bytes(content)
+    result = run_script("notmnist_classifier.py", "--data", path, "--runs-dir", tmp_path)
+    assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr  # (TensorFlow's own start-up log lines may precede)
+    assert result.stderr.strip().splitlines()[-1].startswith("notmnist_classifier.py: error: ")

@@ -1,0 +1,54 @@
+"""Where TensorFlow runs: GPU when present (or asked for), else CPU; seeds; number precision."""
+import os
+import platform
+from dataclasses import dataclass
+
+from workshop.errors import UserError
+
+
+@dataclass
+class Device:
+    name: str  # TensorFlow's device string, e.g. "/GPU:0"
+    description: str  # for people: "GPU 0 (NVIDIA H100)" or "CPU (2 cores)"
+    compute_dtype: object  # tf.float32, or tf.bfloat16 / tf.float16 for mixed precision
+
+    @property
+    def kind(self):
+        return "GPU" if "GPU" in self.name else "CPU"
+
+
+def _cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def setup_device(device="auto", precision="float32", seed=0):
+    """Picks the device, seeds every random generator, and returns a Device.
+
+    On the CPU, ops are made deterministic, so two runs with the same seed print the same
+    numbers. Mixed precision (bfloat16 or float16) computes in 16 bits while the weights
+    stay float32: faster on GPUs and on CPUs with bfloat16 matrix units (AMX).
+    """
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise UserError("--device gpu: TensorFlow sees no GPU here (install tensorflow[and-cuda] "
+                        "and check nvidia-smi), or use --device cpu")
+    tf.keras.utils.set_random_seed(seed)
+    if device == "cpu" or not gpus:
+        if gpus:
+            tf.config.set_visible_devices([], "GPU")
+        tf.config.experimental.enable_op_determinism()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        chosen = Device("/CPU:0", f"CPU ({cores} cores, {_cpu_model()})", None)
+    else:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        chosen = Device("/GPU:0", f"GPU 0 ({details.get('device_name', 'unknown')})", None)
+    chosen.compute_dtype = {"float32": tf.float32, "bfloat16": tf.bfloat16,
+                            "float16": tf.float16}[precision]
+    return chosen

@@ -1,0 +1,115 @@
+"""A training run's folder: runs/<script>/<timestamp>/ with TensorBoard logs, checkpoint, figures.
+
+    tensorboard --logdir runs        # loss, accuracies and learning rate over the steps
+
+`--resume DIR` restores the weights, the optimizer and the step from DIR's checkpoint and
+goes on from there, appending to the same logs.
+"""
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from workshop.errors import UserError
+from workshop.files import atomic_write
+from workshop.plots import pyplot, save_figure
+
+
+class Run:
+    def __init__(self, script, settings, runs_dir="runs", resume=None, **trackables):
+        """`trackables`: what the checkpoint holds (variables by name, the optimizer)."""
+        if resume:
+            self.dir = Path(resume)
+            if not (self.dir / "ckpt.index").is_file():
+                raise UserError(f"--resume {resume}: no checkpoint there (expected a folder "
+                                f"like {runs_dir}/{Path(script).stem}/<timestamp>)")
+        else:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            self.dir = Path(runs_dir) / Path(script).stem / stamp
+            suffix = 1
+            while self.dir.exists():
+                self.dir = Path(runs_dir) / Path(script).stem / f"{stamp}-{suffix}"
+                suffix += 1
+            self.dir.mkdir(parents=True)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done so far
+        self.checkpoint = tf.train.Checkpoint(step=self.step, **trackables)
+        self.history_file = self.dir / "history.json"
+        self.history = {"step": [], "loss": [], "minibatch_accuracy": [], "validation_accuracy": []}
+        if resume:
+            self.checkpoint.read(str(self.dir / "ckpt")).assert_existing_objects_matched()
+            self.history = json.loads(self.history_file.read_text())
+            print(f"Resumed {self.dir} at step {int(self.step)}")
+        with atomic_write(self.dir / "settings.json", "w") as file:
+            json.dump(settings, file, indent=1)
+        self.writer = tf.summary.create_file_writer(str(self.dir))
+
+    def reports(self, steps, every):
+        """(first, last) step ranges from where the run stands up to `steps`: each ends at
+        a multiple of `every` (step 0 too, as in 2016) or at the final step."""
+        first = int(self.step)
+        while first < steps:
+            last = min((first // every + 1) * every if first else 0, steps - 1)
+            yield first, last
+            first = last + 1
+
+    def record(self, step, loss, minibatch_accuracy, validation_accuracy, learning_rate):
+        """Prints the 2016 progress lines, logs them for TensorBoard, saves a checkpoint."""
+        print(f"Minibatch loss at step {step}: {loss:f}")
+        print(f"Minibatch accuracy: {minibatch_accuracy:.1f}%")
+        print(f"Validation accuracy: {validation_accuracy:.1f}%", flush=True)
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("loss", loss)
+            tf.summary.scalar("minibatch_accuracy", minibatch_accuracy)
+            tf.summary.scalar("validation_accuracy", validation_accuracy)
+            tf.summary.scalar("learning_rate", float(learning_rate))
+        for key, value in zip(self.history, (step, loss, minibatch_accuracy, validation_accuracy)):
+            self.history[key].append(float(value))
+        self.step.assign(step + 1)
+        self.checkpoint.write(str(self.dir / "ckpt"))
+        with atomic_write(self.history_file, "w") as file:
+            json.dump(self.history, file)
+
+    def finish(self, test_probabilities, test_labels, letters, show=False):
+        """Prints test accuracy; saves curves.png and confusion.png; opens them with --show."""
+        from workshop.training import accuracy
+        print(f"Test accuracy: {accuracy(test_probabilities, test_labels):.1f}%")
+        self.writer.flush()
+        plt = pyplot()
+        figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        left.plot(self.history["step"], self.history["loss"])
+        left.set(xlabel="step", ylabel="minibatch loss", yscale="log", title="Loss")
+        right.plot(self.history["step"], self.history["minibatch_accuracy"], label="minibatch")
+        right.plot(self.history["step"], self.history["validation_accuracy"], label="validation")
+        right.set(xlabel="step", ylabel="accuracy (%)", title="Accuracy")
+        right.legend()
+        save_figure(figure, self.dir / "curves.png")
+
+        predicted, actual = np.argmax(test_probabilities, 1), np.argmax(test_labels, 1)
+        counts = np.zeros((len(letters), len(letters)), int)
+        np.add.at(counts, (actual, predicted), 1)
+        figure, axis = plt.subplots(figsize=(6, 5.5))
+        axis.imshow(counts, cmap="Blues")
+        for (row, column), count in np.ndenumerate(counts):
+            axis.text(column, row, count, ha="center", va="center", fontsize=7,
+                      color="white" if count > counts.max() / 2 else "black")
+        axis.set(xticks=range(len(letters)), yticks=range(len(letters)), xticklabels=letters,
+                 yticklabels=letters, xlabel="predicted", ylabel="true",
+                 title=f"Test set: {len(actual):,} images")
+        save_figure(figure, self.dir / "confusion.png")
+        print(f"Logs, checkpoint and figures in {self.dir} (tensorboard --logdir {self.dir.parent})")
+        if show:
+            show_files([self.dir / "curves.png", self.dir / "confusion.png"])
+
+
+def show_files(paths):
+    """Opens figures in the system's image viewer; without a display, says where they are."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("--show: no display here; open the PNG files above instead")
+        return
+    from PIL import Image
+    for path in paths:
+        Image.open(path).show()
