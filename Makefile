@@ -8,12 +8,15 @@ BIN := $(VENV)/bin
 
 run: $(VENV)/.installed
 	$(BIN)/python create_notmnist.py --synthetic-if-offline
+	$(BIN)/python notmnist_classifier.py
+	$(BIN)/python notmnist_classifier_CNN.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_create_notmnist.py
+	$(BIN)/python bench/bench_classifiers.py
 
 $(VENV)/.created:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0] + ": set PYTHON=python3.11 (or newer)")'
