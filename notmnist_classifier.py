@@ -15,10 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from workshop import cli
-from workshop.devices import setup_device
 from workshop.experiment import Run
-from workshop.notmnist import LETTERS, load_notmnist
-from workshop.training import Trainer, one_hot
+from workshop.notmnist import LETTERS
+from workshop.training import Trainer, one_hot, sgd, start
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 HIDDEN_UNITS = 1024  # units in each hidden layer (TASK: try 256, or add a third layer)
@@ -43,9 +42,7 @@ SHOW = False  # open the figures at the end
 
 
 def main():
-    device = setup_device(DEVICE, PRECISION, SEED)
-    data = load_notmnist(DATA)
-    print(f"TensorFlow {tf.__version__} on {device.description}\nData {DATA}: {data.describe()}")
+    device, data = start(DATA, DEVICE, PRECISION, SEED)  # prints TensorFlow's version, device, data
 
     # Data: each image a row of 784 pixels, each label a one-hot row of 10.
     def reformat(images, labels):
@@ -82,9 +79,7 @@ def main():
         cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         return cross_entropy + L2 * tf.add_n([tf.nn.l2_loss(v) for v in variables])
 
-    learning_rate = tf.keras.optimizers.schedules.ExponentialDecay(
-        LEARNING_RATE, DECAY_STEPS, DECAY_RATE, staircase=True)
-    optimizer = tf.keras.optimizers.SGD(learning_rate, momentum=MOMENTUM)
+    learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
     run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, optimizer=optimizer,
               **{f"variable{i}": v for i, v in enumerate(variables)})
 

@@ -16,10 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from workshop import cli
-from workshop.devices import setup_device
 from workshop.experiment import Run
-from workshop.notmnist import LETTERS, load_notmnist
-from workshop.training import Trainer, one_hot
+from workshop.notmnist import LETTERS
+from workshop.training import Trainer, one_hot, sgd, start
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 PATCH_SIZE = 5  # convolution filters are PATCH_SIZE × PATCH_SIZE pixels
@@ -46,9 +45,7 @@ SHOW = False  # open the figures at the end
 
 
 def main():
-    device = setup_device(DEVICE, PRECISION, SEED)
-    data = load_notmnist(DATA)
-    print(f"TensorFlow {tf.__version__} on {device.description}\nData {DATA}: {data.describe()}")
+    device, data = start(DATA, DEVICE, PRECISION, SEED)  # prints TensorFlow's version, device, data
 
     # Data: each image 28×28 with one channel (grayscale), each label a one-hot row of 10.
     def reformat(images, labels):
@@ -93,9 +90,7 @@ def main():
     def loss(logits, labels):
         return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
-    learning_rate = tf.keras.optimizers.schedules.ExponentialDecay(
-        LEARNING_RATE, DECAY_STEPS, DECAY_RATE, staircase=True)
-    optimizer = tf.keras.optimizers.SGD(learning_rate, momentum=MOMENTUM)
+    learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
     run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, optimizer=optimizer,
               **{f"variable{i}": v for i, v in enumerate(variables)})
 

@@ -102,3 +102,18 @@ def test_missing_or_malformed_pickle_is_one_clear_line(tmp_path, content, messag
     assert result.returncode == 1 and message in result.stderr
     assert "Traceback" not in result.stderr  # (TensorFlow's own start-up log lines may precede)
     assert result.stderr.strip().splitlines()[-1].startswith("notmnist_classifier.py: error: ")
+
+
+def test_bfloat16_compute_learns_too(easy_pickle, tmp_path):
+    out = train("notmnist_classifier.py", easy_pickle, tmp_path, "--steps", 121, "--eval-every", 60,
+                "--precision", "bfloat16")
+    assert float(progress(out)[-1].split(": ")[1].rstrip("%")) > 60
+
+
+def test_asking_for_a_missing_gpu_is_a_clear_error(easy_pickle, tmp_path):
+    import tensorflow as tf
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    result = run_script("notmnist_classifier.py", "--data", easy_pickle, "--device", "gpu",
+                        "--runs-dir", tmp_path)
+    assert result.returncode == 1 and "--device gpu: TensorFlow sees no GPU" in result.stderr

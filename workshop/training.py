@@ -12,6 +12,23 @@ import numpy as np
 import tensorflow as tf
 
 
+def start(data_path, device, precision, seed):
+    """Sets up the device and loads the data; prints what a run is about. -> (Device, NotMNIST)"""
+    from workshop.devices import setup_device
+    from workshop.notmnist import load_notmnist
+    data = load_notmnist(data_path)
+    chosen = setup_device(device, precision, seed)
+    print(f"TensorFlow {tf.__version__} on {chosen.description}\nData {data_path}: {data.describe()}")
+    return chosen, data
+
+
+def sgd(learning_rate, decay_steps, decay_rate, momentum):
+    """SGD with momentum whose learning rate drops by `decay_rate` every `decay_steps` steps."""
+    schedule = tf.keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate,
+                                                              staircase=True)
+    return schedule, tf.keras.optimizers.SGD(schedule, momentum=momentum)
+
+
 def accuracy(predictions, labels):
     """Percent of rows whose largest prediction is the true class (labels one-hot), as 2016."""
     return 100.0 * np.sum(np.argmax(predictions, 1) == np.argmax(labels, 1)) / predictions.shape[0]
