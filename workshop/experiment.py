@@ -19,6 +19,16 @@ from workshop.files import atomic_write
 from workshop.plots import pyplot, save_figure
 
 
+def new_run_dir(runs_dir, name):
+    """A fresh folder runs_dir/name/<date-time>/ for one run's outputs."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder, suffix = Path(runs_dir) / name / stamp, 1
+    while folder.exists():
+        folder, suffix = Path(runs_dir) / name / f"{stamp}-{suffix}", suffix + 1
+    folder.mkdir(parents=True)
+    return folder
+
+
 class Run:
     def __init__(self, script, settings, runs_dir="runs", resume=None, **trackables):
         """`trackables`: what the checkpoint holds (variables by name, the optimizer)."""
@@ -28,13 +38,7 @@ class Run:
                 raise UserError(f"--resume {resume}: no checkpoint there (expected a folder "
                                 f"like {runs_dir}/{Path(script).stem}/<timestamp>)")
         else:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            self.dir = Path(runs_dir) / Path(script).stem / stamp
-            suffix = 1
-            while self.dir.exists():
-                self.dir = Path(runs_dir) / Path(script).stem / f"{stamp}-{suffix}"
-                suffix += 1
-            self.dir.mkdir(parents=True)
+            self.dir = new_run_dir(runs_dir, Path(script).stem)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done so far
         self.checkpoint = tf.train.Checkpoint(step=self.step, **trackables)
         self.history_file = self.dir / "history.json"

@@ -1,0 +1,172 @@
+"""Online time-series forecasting with an LSTM: predict two waves LAG steps ahead.
+
+Two synthetic series (sums of sines and cosines of different periods) arrive one step at a
+time. At each step the network sees each series' value and its first and second
+differences (6 inputs), and predicts both series LAG = 23 steps ahead. It learns online, as
+in 2016: batch 1, the LSTM's state carried from step to step, one Adam update per step.
+After 100,000 training pairs, 200 pairs are skipped, the state is reset, and 1,000 test
+pairs are predicted with the learned weights — and compared with the naive forecast
+"LAG steps from now equals now" (persistence). `--csv` forecasts a real series instead,
+e.g. hourly electricity load:
+
+    python LSTM.py --csv ../shared/data/DAYTON_hourly.csv.gz --column DAYTON_MW --time-column Datetime
+"""
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from workshop import cli
+from workshop.devices import setup_device
+from workshop.errors import UserError
+from workshop.experiment import new_run_dir, show_files
+from workshop.plots import pyplot, save_figure
+from workshop.series import features, mae, read_csv_series, rmse, synthetic_waves
+
+TRAIN_SIZE = 100000  # training pairs (TASK 1: try different training sizes)
+TEST_SIZE = 1000  # test pairs, predicted after training
+SKIP = 200  # pairs skipped between training and test
+LAG = 23  # how many steps ahead to forecast
+NOISE = 0.0  # standard deviation of noise added to the synthetic series (TASK 2: try 1.0)
+UNITS = 6  # units per LSTM layer (2016: 6, one per input)
+LAYERS = 1  # stacked LSTM layers (TASK 3: try 2)
+LEARNING_RATE = 0.0006  # Adam's step size (TASK 3: try 0.003)
+PROGRESS_EVERY = 10000  # print progress every so many pairs (2016: 1000)
+PLOT_LAST = 0  # plot only the last PLOT_LAST training pairs; 0 plots all (TASK 4: try 6000)
+SEED = 0  # fixes the waves' phases, the noise and the initial weights
+CSV: str | None = None  # a CSV file with a real series to forecast instead of the waves
+COLUMN: str | None = None  # the CSV column to forecast
+TIME_COLUMN: str | None = None  # the CSV column with the time of each row (rows are sorted by it)
+RUNS_DIR = "runs"  # figures go to RUNS_DIR/lstm/<time>/
+SHOW = False  # open the figures at the end
+
+
+def main():
+    if min(TRAIN_SIZE, TEST_SIZE, LAG, UNITS, LAYERS) < 1 or SKIP < 0:
+        raise UserError("--train-size, --test-size, --lag, --units, --layers must be >= 1, --skip >= 0")
+    device = setup_device("cpu", "float32", SEED)  # batch 1: a GPU would only add latency
+    rng = np.random.default_rng(SEED)
+    needed = 2 + TRAIN_SIZE + SKIP + TEST_SIZE + LAG
+    if CSV:
+        series, hours = read_csv_series(CSV, COLUMN, TIME_COLUMN)
+        names = [COLUMN]
+        if len(series) < needed:
+            raise UserError(f"{CSV} has {len(series):,} rows; --train-size {TRAIN_SIZE} with --skip {SKIP}, "
+                            f"--test-size {TEST_SIZE} and --lag {LAG} need {needed:,}: ask for fewer")
+    else:
+        series, hours, names = synthetic_waves(needed, NOISE, rng), None, ["series 1", "series 2"]
+    print(f"TensorFlow {tf.__version__} on {device.description}; {len(names)} series, "
+          f"{TRAIN_SIZE:,} training and {TEST_SIZE:,} test pairs, {LAG} steps ahead")
+
+    # Data: inputs at step t, targets at t + LAG; standardised with the training part's statistics.
+    inputs, targets = features(series)[:-LAG], series[2 + LAG:]
+    train = slice(0, TRAIN_SIZE)
+    test = slice(TRAIN_SIZE + SKIP, TRAIN_SIZE + SKIP + TEST_SIZE)
+    in_mean, in_std = inputs[train].mean(0), inputs[train].std(0) + 1e-8
+    out_mean, out_std = targets[train].mean(0), targets[train].std(0) + 1e-8
+    x = tf.constant((inputs - in_mean) / in_std, tf.float32)
+    y = tf.constant((targets - out_mean) / out_std, tf.float32)
+
+    # Graph: LSTM cells written out, then a linear output layer.
+    dims = [x.shape[1]] + [UNITS] * LAYERS
+    init = tf.keras.initializers.GlorotUniform(seed=SEED)
+    lstm_weights = [tf.Variable(init([n_in + UNITS, 4 * UNITS])) for n_in in dims[:-1]]
+    lstm_biases = [tf.Variable(tf.zeros([4 * UNITS])) for _ in range(LAYERS)]
+    output_weights = tf.Variable(init([UNITS, y.shape[1]]))
+    output_biases = tf.Variable(tf.zeros([y.shape[1]]))
+    variables = lstm_weights + lstm_biases + [output_weights, output_biases]
+
+    def lstm_cell(inputs, state, weights, biases):
+        """One LSTM step: gates decide what to forget, what to store, what to output."""
+        memory, output = state
+        gates = tf.matmul(tf.concat([inputs, output], 1), weights) + biases
+        input_gate, new_input, forget_gate, output_gate = tf.split(gates, 4, axis=1)
+        memory = tf.sigmoid(forget_gate + 1.0) * memory + tf.sigmoid(input_gate) * tf.tanh(new_input)
+        output = tf.sigmoid(output_gate) * tf.tanh(memory)
+        return output, (memory, output)
+
+    def network(inputs, states):
+        new_states = []
+        for weights, biases, state in zip(lstm_weights, lstm_biases, states):
+            inputs, state = lstm_cell(inputs, state, weights, biases)
+            new_states.append(state)
+        return tf.matmul(inputs, output_weights) + output_biases, new_states
+
+    def zero_states():
+        return [(tf.zeros([1, UNITS]), tf.zeros([1, UNITS])) for _ in range(LAYERS)]
+
+    optimizer = tf.keras.optimizers.Adam(LEARNING_RATE)
+
+    # Training loop: online, one pair at a time, the state carried on; compiled as one graph
+    # call per PROGRESS_EVERY pairs instead of one Python call per pair.
+    @tf.function
+    def train_online(first, count, states):
+        predictions = tf.TensorArray(tf.float32, size=count)
+        for i in tf.range(count):
+            t = first + i
+            with tf.GradientTape() as tape:
+                prediction, new_states = network(x[t:t + 1], states)
+                squared_error = tf.reduce_sum((prediction - y[t:t + 1]) ** 2)
+            optimizer.apply_gradients(zip(tape.gradient(squared_error, variables), variables))
+            states = new_states  # the next step starts from this state (no gradient through it)
+            predictions = predictions.write(i, prediction[0])
+        return predictions.stack(), states
+
+    @tf.function
+    def predict_online(first, count, states):
+        predictions = tf.TensorArray(tf.float32, size=count)
+        for i in tf.range(count):
+            prediction, states = network(x[first + i:first + i + 1], states)
+            predictions = predictions.write(i, prediction[0])
+        return predictions.stack()
+
+    print("Training")
+    states, chunks, started = zero_states(), [], time.perf_counter()
+    for first in range(0, TRAIN_SIZE, PROGRESS_EVERY):
+        count = min(PROGRESS_EVERY, TRAIN_SIZE - first)
+        chunk, states = train_online(tf.constant(first), tf.constant(count), states)
+        chunks.append(chunk.numpy())
+        error = np.mean((chunks[-1] - y[first:first + count].numpy()) ** 2)
+        print(f"Trained on {first + count} pairs (mean squared error {error:.4f}, standardised)", flush=True)
+    seconds = time.perf_counter() - started
+    print(f"Trained on {TRAIN_SIZE} pairs in {seconds:.1f} s ({TRAIN_SIZE / seconds:,.0f} pairs/s)")
+    train_predictions = np.concatenate(chunks) * out_std + out_mean
+
+    print("Testing")  # skip SKIP pairs, reset the state; the weights stay as learned
+    test_predictions = predict_online(tf.constant(test.start), tf.constant(TEST_SIZE), zero_states())
+    test_predictions = test_predictions.numpy() * out_std + out_mean
+
+    # Report: errors in the series' own unit, next to naive forecasts.
+    actual = targets[test]
+    baselines = {"persistence": series[2:][test]}  # the value LAG steps before the target
+    if hours == 1:  # hourly data: the value at the same hour one day before the target
+        back = 24 * int(np.ceil(LAG / 24))
+        baselines["one day earlier"] = series[2 + LAG - back:][test]
+    for metric, score in (("RMSE", rmse), ("MAE", mae)):
+        ours = score(test_predictions, actual)
+        naive = {name: score(values, actual) for name, values in baselines.items()}
+        for k, name in enumerate(names):
+            others = ", ".join(f"{label}: {value[k]:.3f}" for label, value in naive.items())
+            print(f"Test {metric} {name}: {ours[k]:.3f} ({others})")
+
+    folder = new_run_dir(RUNS_DIR, "lstm")
+    shown = slice(-PLOT_LAST, None) if PLOT_LAST else slice(None)
+    figures = []
+    for k, name in enumerate(names):
+        for phase, steps, predicted, truth in (
+                ("Training", np.arange(1, TRAIN_SIZE + 1)[shown], train_predictions[shown, k], targets[train][shown, k]),
+                ("Test", np.arange(TEST_SIZE), test_predictions[:, k], actual[:, k])):
+            figure, axis = pyplot().subplots(figsize=(10, 4))
+            axis.plot(steps, predicted, "r-", label="Prediction", linewidth=0.8)
+            axis.plot(steps, truth, "b-", label="Ground truth", linewidth=0.8)
+            axis.set(title=f"{phase} performance on {name}", xlabel="pair")
+            axis.legend()
+            figures.append(folder / f"{phase.lower()}_{name.replace(' ', '_')}.png")
+            save_figure(figure, figures[-1])
+    print(f"Figures in {folder}")
+    if SHOW:
+        show_files(figures)
+
+
+if __name__ == "__main__":
+    cli.run(main, globals())
