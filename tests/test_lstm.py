@@ -64,9 +64,10 @@ def write_hourly_csv(path, rows=3000, shuffle=True, corrupt=None):
              for h in range(rows)]
     if shuffle:
         lines = [lines[i] for i in rng.permutation(rows)]
-    text = "Datetime,LOAD_MW\n" + "".join(f"{t.isoformat(sep=' ')},{v:.1f}\n" for t, v in lines)
-    if corrupt:
-        text = text.replace(f"{lines[5][1]:.1f}", corrupt, 1)
+    cells = [f"{value:.1f}" for _, value in lines]
+    if corrupt is not None:
+        cells[5] = corrupt
+    text = "Datetime,LOAD_MW\n" + "".join(f"{t.isoformat(sep=' ')},{cell}\n" for (t, _), cell in zip(lines, cells))
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wt") as file:
         file.write(text)
