@@ -22,6 +22,7 @@ from workshop.errors import UserError
 from workshop.experiment import new_run_dir, show_files
 from workshop.plots import pyplot, save_figure
 from workshop.series import features, mae, read_csv_series, rmse, synthetic_waves
+from workshop.training import Adam
 
 TRAIN_SIZE = 100000  # training pairs (TASK 1: try different training sizes)
 TEST_SIZE = 1000  # test pairs, predicted after training
@@ -95,7 +96,7 @@ def main():
     def zero_states():
         return [(tf.zeros([1, UNITS]), tf.zeros([1, UNITS])) for _ in range(LAYERS)]
 
-    optimizer = tf.keras.optimizers.Adam(LEARNING_RATE)
+    optimizer = Adam(LEARNING_RATE, variables)  # TensorFlow 1's Adam, one fused update per variable
 
     # Training loop: online, one pair at a time, the state carried on; compiled as one graph
     # call per PROGRESS_EVERY pairs instead of one Python call per pair.
@@ -105,9 +106,9 @@ def main():
         for i in tf.range(count):
             t = first + i
             with tf.GradientTape() as tape:
-                prediction, new_states = network(x[t:t + 1], states)
-                squared_error = tf.reduce_sum((prediction - y[t:t + 1]) ** 2)
-            optimizer.apply_gradients(zip(tape.gradient(squared_error, variables), variables))
+                prediction, new_states = network(x[t][tf.newaxis], states)
+                squared_error = tf.reduce_sum((prediction - y[t][tf.newaxis]) ** 2)
+            optimizer.apply(tape.gradient(squared_error, variables))
             states = new_states  # the next step starts from this state (no gradient through it)
             predictions = predictions.write(i, prediction[0])
         return predictions.stack(), states
@@ -116,7 +117,7 @@ def main():
     def predict_online(first, count, states):
         predictions = tf.TensorArray(tf.float32, size=count)
         for i in tf.range(count):
-            prediction, states = network(x[first + i:first + i + 1], states)
+            prediction, states = network(x[first + i][tf.newaxis], states)
             predictions = predictions.write(i, prediction[0])
         return predictions.stack()
 

@@ -259,18 +259,27 @@ def main():
                               *(flags if SCALE != 1 else [])], new_dir, work)  # full scale: its defaults
     steps = json.loads((new_dir / "notMNIST.json").read_text())["timings_s"]
     results = {"machine": host, "scale": SCALE, "archives": made, "runs": runs, "new_steps_s": steps}
-    if not SKIP_LEGACY:
-        shutil.rmtree(legacy_dir, ignore_errors=True)
-        try:
+    try:
+        if not SKIP_LEGACY:
+            shutil.rmtree(legacy_dir, ignore_errors=True)
             runs["2016"] = run("2016", ["bench/legacy_2016.py", "--source", source, "--work-dir", legacy_dir,
                                         *flags], legacy_dir, work)
             print("Comparing the two pickles ...", flush=True)
             new, old = summary(new_dir / "notMNIST.pickle"), summary(legacy_dir / "notMNIST.pickle")
             problems = disagreements(new, old)
             results["outputs"] = {"new": new, "2016": old, "problems": problems}
-        finally:
-            shutil.rmtree(legacy_dir, ignore_errors=True)  # at full scale 4.4 GB of unpacked files and pickles
+        report(results, made, steps, problems)
+    finally:
+        if legacy_dir.exists():  # at full scale 4.4 GB of unpacked files and pickles
+            print(f"Deleting {legacy_dir} (the 2016 procedure's scratch files) ...", flush=True)
+            shutil.rmtree(legacy_dir, ignore_errors=True)
+    if problems:
+        sys.exit(1)
 
+
+def report(results, made, steps, problems):
+    runs, host = results["runs"], results["machine"]
+    host["load_average_after"] = " ".join(open("/proc/loadavg").read().split()[:3])
     print(f"\nArchives: {' + '.join(f'{n:,}' for n in made['members'].values())} PNGs, "
           f"{' + '.join(f'{b / 1e6:.1f}' for b in made['bytes'].values())} MB; {made['content']}.")
     print(f"create_notmnist.py's own timings (s): {steps}")
@@ -296,10 +305,11 @@ def main():
         print(f"  {'FAIL' if problems else 'PASS':5} the pickles agree: keys, shapes, dtypes, labels per class,"
               " values (pixel - 127.5) / 255, mean pixel within 0.05" + "".join(f"\n        {p}" for p in problems))
     results["targets"] = {target: ok if SCALE == 1 else None for target, ok in targets.items()}
-    (work / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"Results: {work / 'results.json'}")
-    if problems:
-        sys.exit(1)
+    if max(map(float, host["load_average_after"].split())) > host["usable_cores"] + 0.5:
+        print(f"  Note: the machine was busy (load average {host['load_average_after']} after the runs, on "
+              f"{host['usable_cores']} cores): other processes likely slowed these timings.")
+    (REPO / WORK_DIR / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"Results: {REPO / WORK_DIR / 'results.json'}")
 
 
 if __name__ == "__main__":
