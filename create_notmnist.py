@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from workshop import cli, notmnist
-from workshop.archive import cpu_count, read_png_archive
+from workshop.archive import read_png_archive
+from workshop.devices import cpu_count
 from workshop.download import download
 from workshop.errors import UserError
 from workshop.files import atomic_write

@@ -15,7 +15,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from workshop import cli  # noqa: E402
-from workshop.archive import cpu_count, read_png_archive  # noqa: E402
+from workshop.archive import read_png_archive  # noqa: E402
+from workshop.devices import cpu_count  # noqa: E402
+from workshop.notmnist import normalise  # noqa: E402
 from workshop.synthetic import LETTERS, find_fonts, render_letter  # noqa: E402
 
 PER_CLASS = 2000  # synthetic training images per letter
@@ -59,9 +61,8 @@ def main():
         tf.keras.layers.Dense(256, activation="relu"), tf.keras.layers.Dense(10)])
     model.compile(optimizer="adam", metrics=["accuracy"],
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    scale = lambda x: ((x.astype(np.float32) - 127.5) / 255)[..., None]  # noqa: E731
-    model.fit(scale(images), labels, batch_size=128, epochs=EPOCHS, verbose=0, shuffle=True)
-    _, accuracy = model.evaluate(scale(real_images), real_labels, verbose=0)
+    model.fit(normalise(images)[..., None], labels, batch_size=128, epochs=EPOCHS, verbose=0, shuffle=True)
+    _, accuracy = model.evaluate(normalise(real_images)[..., None], real_labels, verbose=0)
     print(f"Trained on synthetic, tested on {len(real_labels):,} real notMNIST images: "
           f"{100 * accuracy:.1f}% accuracy (chance 10%)")
 

@@ -62,7 +62,7 @@ def source_dir(tmp_path):
     return folder
 
 
-def run_script(script, *args, cwd=REPO, timeout=600):
+def run_script(script, *args, cwd=REPO, timeout=600, env=None):
     """Runs a repository script as a user would; returns the CompletedProcess."""
     return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)

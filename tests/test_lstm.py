@@ -11,12 +11,9 @@ from conftest import run_script
 
 
 def lstm(tmp_path, *args):
-    env_free = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
-    import subprocess
-    import sys
-    from conftest import REPO
-    return subprocess.run([sys.executable, str(REPO / "LSTM.py"), "--runs-dir", str(tmp_path), *map(str, args)],
-                          capture_output=True, text=True, env=env_free, cwd=REPO, timeout=600)
+    """Runs LSTM.py as on a machine without a display."""
+    no_display = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    return run_script("LSTM.py", "--runs-dir", tmp_path, *args, env=no_display)
 
 
 def scores(stdout, metric="RMSE"):

@@ -10,7 +10,6 @@ An image is a member `<root>/<letter>/<file>` with letter A–J. Everything else
 as ignored; images that do not decode are listed as skipped, with the reason.
 """
 import hashlib
-import os
 import zlib
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -21,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from workshop.errors import UserError
+from workshop.notmnist import LETTERS
 from workshop.png import decode_batch
 from workshop.progress import Progress
 
-LETTERS = "ABCDEFGHIJ"
 BLOCK = 512
 BATCH = 8192  # images per task sent to a worker
 READ_SIZE = 1 << 20
@@ -261,8 +260,3 @@ def _check_layout(archive):
         listing = ", ".join(f"{letter} {count}" for letter, count in zip(LETTERS, counts))
         raise UserError(f"{archive.path}: class {LETTERS[counts.argmin()]} has far fewer images "
                         f"than the others ({listing}); the archive is incomplete or damaged")
-
-
-def cpu_count():
-    """Cores this process may use (respects affinity and container limits where visible)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

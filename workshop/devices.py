@@ -17,6 +17,11 @@ class Device:
         return "GPU" if "GPU" in self.name else "CPU"
 
 
+def cpu_count():
+    """Cores this process may use (respects affinity and container limits where visible)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def _cpu_model():
     try:
         for line in open("/proc/cpuinfo"):
@@ -44,8 +49,7 @@ def setup_device(device="auto", precision="float32", seed=0):
         if gpus:
             tf.config.set_visible_devices([], "GPU")
         tf.config.experimental.enable_op_determinism()
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        chosen = Device("/CPU:0", f"CPU ({cores} cores, {_cpu_model()})", None)
+        chosen = Device("/CPU:0", f"CPU ({cpu_count()} cores, {_cpu_model()})", None)
     else:
         details = tf.config.experimental.get_device_details(gpus[0])
         chosen = Device("/GPU:0", f"GPU 0 ({details.get('device_name', 'unknown')})", None)

@@ -17,6 +17,7 @@ import tensorflow as tf
 from workshop.errors import UserError
 from workshop.files import atomic_write
 from workshop.plots import pyplot, save_figure
+from workshop.training import accuracy
 
 
 def new_run_dir(runs_dir, name):
@@ -79,7 +80,6 @@ class Run:
 
     def finish(self, test_probabilities, test_labels, letters, show=False):
         """Prints test accuracy; saves curves.png and confusion.png; opens them with --show."""
-        from workshop.training import accuracy
         print(f"Test accuracy: {accuracy(test_probabilities, test_labels):.1f}%")
         self.writer.flush()
         plt = pyplot()

@@ -32,10 +32,10 @@ def train_and_evaluate(trial, data, steps, batch_size, seed, threads=1):
     tf.keras.utils.set_random_seed(seed)
     started = time.perf_counter()
 
-    def prepared(images):
-        return ((images.reshape(len(images), -1).astype(np.float32) - 127.5) / 255.0)
-    train_x, valid_x = prepared(data["train_images"]), prepared(data["valid_images"])
-    train_y = np.eye(10, dtype=np.float32)[data["train_labels"]]
+    from workshop.notmnist import normalise
+    from workshop.training import Trainer, accuracy, one_hot
+    train_x = normalise(data["train_images"]).reshape(-1, 784)
+    valid_x = normalise(data["valid_images"]).reshape(-1, 784)
 
     sizes = [784] + [trial["units"]] * trial["layers"] + [10]
     weights = [tf.Variable(tf.random.truncated_normal([m, n], stddev=np.sqrt(2.0 / m)))
@@ -50,25 +50,15 @@ def train_and_evaluate(trial, data, steps, batch_size, seed, threads=1):
                 x = tf.nn.dropout(x, rate=trial["dropout"])
         return tf.matmul(x, weights[-1]) + biases[-1]
 
+    def loss(logits, labels):
+        cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        return cross_entropy + trial["l2"] * tf.add_n([tf.nn.l2_loss(v) for v in variables])
+
     optimizer = tf.keras.optimizers.SGD(trial["learning_rate"], momentum=0.9)
-    images, labels = tf.constant(train_x), tf.constant(train_y)
-
-    @tf.function
-    def train(steps):
-        loss = tf.constant(0.0)
-        for step in tf.range(steps):
-            batch = tf.random.uniform([batch_size], 0, len(train_x), dtype=tf.int32, seed=seed)
-            with tf.GradientTape() as tape:
-                logits = model(tf.gather(images, batch), True)
-                loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
-                    labels=tf.gather(labels, batch), logits=logits))
-                loss += trial["l2"] * tf.add_n([tf.nn.l2_loss(v) for v in variables])
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
-
-    loss = float(train(tf.constant(steps)))
-    predicted = np.argmax(model(tf.constant(valid_x), False).numpy(), 1)
-    accuracy = 100.0 * np.mean(predicted == data["valid_labels"])
-    return {**trial, "validation_accuracy": round(float(accuracy), 2), "loss": round(loss, 4),
+    trainer = Trainer(model, loss, optimizer, variables, train_x, one_hot(data["train_labels"]),
+                      batch_size, True, seed)
+    last_loss, _, _ = trainer.run(0, steps - 1)
+    score = accuracy(trainer.predict(valid_x), one_hot(data["valid_labels"]))
+    return {**trial, "validation_accuracy": round(float(score), 2), "loss": round(last_loss, 4),
             "seconds": round(time.perf_counter() - started, 2),
             "worker": f"{socket.gethostname()}:{os.getpid()}"}

@@ -12,6 +12,7 @@ uint8 images to float32 a chunk at a time, straight into the file.
 Reading: unpickling runs whatever the file says (any importable function, with any
 arguments), so `load_notmnist` only admits the few numpy functions that rebuild arrays.
 """
+import hashlib
 import json
 import pickle
 import struct
@@ -200,7 +201,6 @@ def choose(archive, sizes, rng):
 
 def content_keys(store, indices, chunk=16384):
     """A 128-bit digest of each image's pixels: equal digests mean identical images."""
-    import hashlib
     keys = []
     for start in range(0, len(indices), chunk):
         images = store.take(indices[start:start + chunk]).reshape(-1, SIZE * SIZE)

@@ -12,7 +12,8 @@ import zlib
 
 import numpy as np
 
-SIZE = 28
+from workshop.notmnist import SIZE
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ROW_BYTES = SIZE + 1  # each row starts with its filter type
 NONE, SUB, UP, AVERAGE, PAETH = range(5)

@@ -23,10 +23,9 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from workshop.errors import UserError
 from workshop.files import atomic_write
+from workshop.notmnist import LETTERS, SIZE
 from workshop.progress import Progress
 
-LETTERS = "ABCDEFGHIJ"
-SIZE = 28
 EM = 96  # glyphs are drawn this large (pixels); shrinking them to 28×28 antialiases them
 CHUNK = 500  # images per task sent to a worker
 MTIME = 1315000000  # the official archives' member time: fixed, so that output is reproducible

@@ -11,11 +11,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from workshop.devices import setup_device
+from workshop.errors import UserError
+from workshop.notmnist import load_notmnist
+
 
 def start(data_path, device, precision, seed):
     """Sets up the device and loads the data; prints what a run is about. -> (Device, NotMNIST)"""
-    from workshop.devices import setup_device
-    from workshop.notmnist import load_notmnist
     data = load_notmnist(data_path)
     chosen = setup_device(device, precision, seed)
     print(f"TensorFlow {tf.__version__} on {chosen.description}\nData {data_path}: {data.describe()}")
@@ -46,7 +48,6 @@ class Trainer:
         self.images, self.labels = tf.constant(images), tf.constant(labels)
         self.count = len(images)
         if self.count < batch_size:
-            from workshop.errors import UserError
             raise UserError(f"--batch-size {batch_size} is larger than the {self.count} training images")
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.batches_per_epoch = self.count // batch_size
