@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from workshop import cli
+from workshop.distribute import launch_needed, launch_workers
 from workshop.experiment import Run
 from workshop.notmnist import LETTERS
 from workshop.training import Trainer, one_hot, sgd, start
@@ -35,6 +36,11 @@ SHUFFLE = True  # reshuffle the training set every epoch (2016 walked it in a fi
 EVAL_EVERY = 500  # steps between progress reports
 SEED = 133  # fixes initialisation, shuffling and dropout
 DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to train: a GPU when there is one
+STRATEGY: Literal["none", "mirrored", "multiworker"] = "none"  # train on several devices or machines in step
+REPLICAS = 0  # mirrored: devices to use; 0 means every GPU, or 2 logical CPUs without a GPU
+WORKERS = 2  # multiworker without TF_CONFIG: worker processes to start
+LAUNCHER: Literal["local", "spark"] = "local"  # multiworker: start the workers here, or as a Spark barrier stage
+SPARK_MASTER: str | None = None  # --launcher spark: master URL (default: spark-submit's, else local[*])
 PRECISION: Literal["float32", "bfloat16", "float16"] = "float32"  # 16-bit compute is faster on GPUs and AMX CPUs
 RUNS_DIR = "runs"  # logs, checkpoints and figures go to RUNS_DIR/notmnist_classifier/<time>/
 RESUME: str | None = None  # a run folder to continue from its checkpoint
@@ -42,7 +48,9 @@ SHOW = False  # open the figures at the end
 
 
 def main():
-    device, data = start(DATA, DEVICE, PRECISION, SEED)  # prints TensorFlow's version, device, data
+    if launch_needed(STRATEGY):  # multiworker without TF_CONFIG: start the workers, each runs main()
+        return launch_workers(WORKERS, LAUNCHER, SPARK_MASTER)
+    device, data = start(DATA, DEVICE, PRECISION, SEED, STRATEGY, REPLICAS)  # prints what runs where
 
     # Data: each image a row of 784 pixels, each label a one-hot row of 10.
     def reformat(images, labels):
@@ -55,9 +63,11 @@ def main():
     def weights(inputs, outputs):
         stddev = INIT_STDDEV or np.sqrt(2.0 / inputs)  # He initialisation keeps signals O(1)
         return tf.Variable(tf.random.truncated_normal([inputs, outputs], stddev=stddev))
-    weights1, biases1 = weights(784, HIDDEN_UNITS), tf.Variable(tf.zeros([HIDDEN_UNITS]))
-    weights2, biases2 = weights(HIDDEN_UNITS, HIDDEN_UNITS), tf.Variable(tf.zeros([HIDDEN_UNITS]))
-    weights3, biases3 = weights(HIDDEN_UNITS, 10), tf.Variable(tf.zeros([10]))
+    with device.strategy.scope():  # with --strategy, a copy of each variable on every replica
+        weights1, biases1 = weights(784, HIDDEN_UNITS), tf.Variable(tf.zeros([HIDDEN_UNITS]))
+        weights2, biases2 = weights(HIDDEN_UNITS, HIDDEN_UNITS), tf.Variable(tf.zeros([HIDDEN_UNITS]))
+        weights3, biases3 = weights(HIDDEN_UNITS, 10), tf.Variable(tf.zeros([10]))
+        learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
     variables = [weights1, biases1, weights2, biases2, weights3, biases3]
 
     def layer(x, weights, biases):  # x·W + b, computed in the chosen precision
@@ -79,14 +89,13 @@ def main():
         cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         return cross_entropy + L2 * tf.add_n([tf.nn.l2_loss(v) for v in variables])
 
-    learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
-    run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, optimizer=optimizer,
+    run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, device.chief, optimizer=optimizer,
               **{f"variable{i}": v for i, v in enumerate(variables)})
 
     # Training: EVAL_EVERY SGD steps per compiled graph call, then the 2016 progress lines.
     with tf.device(device.name):
         trainer = Trainer(model, loss, optimizer, variables, train_dataset, train_labels,
-                          BATCH_SIZE, SHUFFLE, SEED)
+                          BATCH_SIZE, SHUFFLE, SEED, device.strategy)
         trainer.fit(run, STEPS, EVAL_EVERY, valid_dataset, valid_labels, learning_rate)
         run.finish(trainer.predict(test_dataset), test_labels, LETTERS, SHOW)  # report
     print(trainer.summary(device))

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from workshop import cli
+from workshop.distribute import launch_needed, launch_workers
 from workshop.experiment import Run
 from workshop.notmnist import LETTERS
 from workshop.training import Trainer, one_hot, sgd, start
@@ -38,6 +39,11 @@ SHUFFLE = True  # reshuffle the training set every epoch (2016 walked it in a fi
 EVAL_EVERY = 50  # steps between progress reports
 SEED = 133  # fixes initialisation, shuffling and dropout
 DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to train: a GPU when there is one
+STRATEGY: Literal["none", "mirrored", "multiworker"] = "none"  # train on several devices or machines in step
+REPLICAS = 0  # mirrored: devices to use; 0 means every GPU, or 2 logical CPUs without a GPU
+WORKERS = 2  # multiworker without TF_CONFIG: worker processes to start
+LAUNCHER: Literal["local", "spark"] = "local"  # multiworker: start the workers here, or as a Spark barrier stage
+SPARK_MASTER: str | None = None  # --launcher spark: master URL (default: spark-submit's, else local[*])
 PRECISION: Literal["float32", "bfloat16", "float16"] = "float32"  # 16-bit compute is faster on GPUs and AMX CPUs
 RUNS_DIR = "runs"  # logs, checkpoints and figures go to RUNS_DIR/notmnist_classifier_CNN/<time>/
 RESUME: str | None = None  # a run folder to continue from its checkpoint
@@ -45,7 +51,9 @@ SHOW = False  # open the figures at the end
 
 
 def main():
-    device, data = start(DATA, DEVICE, PRECISION, SEED)  # prints TensorFlow's version, device, data
+    if launch_needed(STRATEGY):  # multiworker without TF_CONFIG: start the workers, each runs main()
+        return launch_workers(WORKERS, LAUNCHER, SPARK_MASTER)
+    device, data = start(DATA, DEVICE, PRECISION, SEED, STRATEGY, REPLICAS)  # prints what runs where
 
     # Data: each image 28×28 with one channel (grayscale), each label a one-hot row of 10.
     def reformat(images, labels):
@@ -61,10 +69,12 @@ def main():
 
     def biases(size):
         return tf.Variable(tf.fill([size], BIAS_INIT))
-    layer1_weights, layer1_biases = weights([PATCH_SIZE, PATCH_SIZE, 1, DEPTH]), biases(DEPTH)
-    layer2_weights, layer2_biases = weights([PATCH_SIZE, PATCH_SIZE, DEPTH, DEPTH]), biases(DEPTH)
-    layer3_weights, layer3_biases = weights([7 * 7 * DEPTH, HIDDEN_UNITS]), biases(HIDDEN_UNITS)
-    layer4_weights, layer4_biases = weights([HIDDEN_UNITS, 10]), biases(10)
+    with device.strategy.scope():  # with --strategy, a copy of each variable on every replica
+        layer1_weights, layer1_biases = weights([PATCH_SIZE, PATCH_SIZE, 1, DEPTH]), biases(DEPTH)
+        layer2_weights, layer2_biases = weights([PATCH_SIZE, PATCH_SIZE, DEPTH, DEPTH]), biases(DEPTH)
+        layer3_weights, layer3_biases = weights([7 * 7 * DEPTH, HIDDEN_UNITS]), biases(HIDDEN_UNITS)
+        layer4_weights, layer4_biases = weights([HIDDEN_UNITS, 10]), biases(10)
+        learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
     variables = [layer1_weights, layer1_biases, layer2_weights, layer2_biases,
                  layer3_weights, layer3_biases, layer4_weights, layer4_biases]
 
@@ -90,14 +100,13 @@ def main():
     def loss(logits, labels):
         return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
-    learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
-    run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, optimizer=optimizer,
+    run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, device.chief, optimizer=optimizer,
               **{f"variable{i}": v for i, v in enumerate(variables)})
 
     # Training: EVAL_EVERY SGD steps per compiled graph call, then the 2016 progress lines.
     with tf.device(device.name):
         trainer = Trainer(model, loss, optimizer, variables, train_dataset, train_labels,
-                          BATCH_SIZE, SHUFFLE, SEED)
+                          BATCH_SIZE, SHUFFLE, SEED, device.strategy)
         trainer.fit(run, STEPS, EVAL_EVERY, valid_dataset, valid_labels, learning_rate)
         run.finish(trainer.predict(test_dataset), test_labels, LETTERS, SHOW)  # report
     print(trainer.summary(device))

@@ -31,23 +31,29 @@ def new_run_dir(runs_dir, name):
 
 
 class Run:
-    def __init__(self, script, settings, runs_dir="runs", resume=None, **trackables):
-        """`trackables`: what the checkpoint holds (variables by name, the optimizer)."""
+    def __init__(self, script, settings, runs_dir="runs", resume=None, chief=True, **trackables):
+        """`trackables`: what the checkpoint holds (variables by name, the optimizer).
+        Only the `chief` writes files; the other workers of a multiworker run just print."""
+        self.chief = chief
         if resume:
             self.dir = Path(resume)
             if not (self.dir / "ckpt.index").is_file():
                 raise UserError(f"--resume {resume}: no checkpoint there (expected a folder "
                                 f"like {runs_dir}/{Path(script).stem}/<timestamp>)")
-        else:
+        elif chief:
             self.dir = new_run_dir(runs_dir, Path(script).stem)
+        else:
+            self.dir = None
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done so far
         self.checkpoint = tf.train.Checkpoint(step=self.step, **trackables)
-        self.history_file = self.dir / "history.json"
+        self.history_file = self.dir and self.dir / "history.json"
         self.history = {"step": [], "loss": [], "minibatch_accuracy": [], "validation_accuracy": []}
         if resume:
             self.checkpoint.read(str(self.dir / "ckpt")).assert_existing_objects_matched()
             self.history = json.loads(self.history_file.read_text())
             print(f"Resumed {self.dir} at step {int(self.step)}")
+        if not chief:
+            return
         with atomic_write(self.dir / "settings.json", "w") as file:
             json.dump(settings, file, indent=1)
         self.writer = tf.summary.create_file_writer(str(self.dir))
@@ -66,6 +72,9 @@ class Run:
         print(f"Minibatch loss at step {step}: {loss:f}")
         print(f"Minibatch accuracy: {minibatch_accuracy:.1f}%")
         print(f"Validation accuracy: {validation_accuracy:.1f}%", flush=True)
+        self.step.assign(step + 1)
+        if not self.chief:
+            return
         with self.writer.as_default(step=step):
             tf.summary.scalar("loss", loss)
             tf.summary.scalar("minibatch_accuracy", minibatch_accuracy)
@@ -73,7 +82,6 @@ class Run:
             tf.summary.scalar("learning_rate", float(learning_rate))
         for key, value in zip(self.history, (step, loss, minibatch_accuracy, validation_accuracy)):
             self.history[key].append(float(value))
-        self.step.assign(step + 1)
         self.checkpoint.write(str(self.dir / "ckpt"))
         with atomic_write(self.history_file, "w") as file:
             json.dump(self.history, file)
@@ -81,6 +89,8 @@ class Run:
     def finish(self, test_probabilities, test_labels, letters, show=False):
         """Prints test accuracy; saves curves.png and confusion.png; opens them with --show."""
         print(f"Test accuracy: {accuracy(test_probabilities, test_labels):.1f}%")
+        if not self.chief:
+            return
         self.writer.flush()
         plt = pyplot()
         figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))

@@ -12,15 +12,20 @@ import numpy as np
 import tensorflow as tf
 
 from workshop.devices import setup_device
+from workshop.distribute import DIGEST_LINE, describe, is_chief, make_strategy, weights_digest
 from workshop.errors import UserError
 from workshop.notmnist import load_notmnist
 
 
-def start(data_path, device, precision, seed):
-    """Sets up the device and loads the data; prints what a run is about. -> (Device, NotMNIST)"""
+def start(data_path, device, precision, seed, strategy="none", replicas=0):
+    """Sets up the device and the distribution strategy (see workshop/distribute.py) and
+    loads the data; prints what a run is about. -> (Device, NotMNIST)"""
     data = load_notmnist(data_path)
     chosen = setup_device(device, precision, seed)
-    print(f"TensorFlow {tf.__version__} on {chosen.description}\nData {data_path}: {data.describe()}")
+    chosen.strategy = make_strategy(strategy, replicas, chosen)
+    chosen.chief = is_chief(chosen.strategy)
+    print(f"TensorFlow {tf.__version__} on {chosen.description}{describe(chosen.strategy)}\n"
+          f"Data {data_path}: {data.describe()}")
     return chosen, data
 
 
@@ -41,11 +46,27 @@ def one_hot(labels, classes=10):
 
 
 class Trainer:
-    """SGD on (images, one-hot labels) with `model(x, training)` and `loss(logits, labels)`."""
+    """SGD on (images, one-hot labels) with `model(x, training)` and `loss(logits, labels)`.
 
-    def __init__(self, model, loss, optimizer, variables, images, labels, batch_size, shuffle, seed):
+    With a tf.distribute `strategy` (variables and optimizer created in its scope), each
+    replica computes the gradients of its slice of every global minibatch and the optimizer
+    sums them over the replicas: the same update as one device on the whole minibatch."""
+
+    def __init__(self, model, loss, optimizer, variables, images, labels, batch_size, shuffle, seed,
+                 strategy=None):
         self.model, self.loss, self.optimizer, self.variables = model, loss, optimizer, variables
-        self.images, self.labels = tf.constant(images), tf.constant(labels)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        replicas = self.strategy.num_replicas_in_sync
+        if batch_size % replicas:
+            raise UserError(f"--batch-size {batch_size} does not split evenly over {replicas} replicas")
+        self.replica_batch = batch_size // replicas
+        if not optimizer.built:  # its slots (momentum) mirrored like the variables
+            with self.strategy.scope():
+                optimizer.build(variables)
+        # Every replica keeps the data on its own device (one copy without a strategy).
+        self.images, self.labels = (self.strategy.experimental_distribute_values_from_function(
+            lambda _, array=array: tf.constant(array)) for array in (images, labels))
+        self.classes = labels.shape[1]
         self.count = len(images)
         if self.count < batch_size:
             raise UserError(f"--batch-size {batch_size} is larger than the {self.count} training images")
@@ -88,7 +109,7 @@ class Trainer:
     def predict(self, images, chunk=4096):
         """Class probabilities for `images`, computed in chunks by a compiled function."""
         if not len(images):
-            return np.zeros((0, self.labels.shape[1]), np.float32)
+            return np.zeros((0, self.classes), np.float32)
         return np.concatenate([self._probabilities(tf.constant(images[i:i + chunk]))
                                for i in range(0, len(images), chunk)])
 
@@ -98,21 +119,32 @@ class Trainer:
 
     def summary(self, device):
         rate = self.steps_done * self.batch_size / max(self.seconds, 1e-9)
-        return f"Trained {self.steps_done} steps in {self.seconds:.1f} s ({rate:,.0f} examples/s) on {device.kind}"
+        line = f"Trained {self.steps_done} steps in {self.seconds:.1f} s ({rate:,.0f} examples/s) on {device.kind}"
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):  # for the launcher
+            line += f"\n{DIGEST_LINE} {weights_digest(self.variables)}"
+        return line
 
     @tf.function
     def _steps(self, first_step, steps):
-        loss = tf.constant(0.0)
-        logits = tf.zeros([self.batch_size, self.labels.shape[1]])
-        labels = tf.zeros([self.batch_size, self.labels.shape[1]])
-        for step in tf.range(first_step, first_step + steps):
-            batch = self._minibatch(tf.cast(step, tf.int64))
-            labels = tf.gather(self.labels, batch)
-            with tf.GradientTape() as tape:
-                logits = self.model(tf.gather(self.images, batch), training=True)
-                loss = self.loss(logits, labels)
-            gradients = tape.gradient(loss, self.variables)
-            self.optimizer.apply_gradients(zip(gradients, self.variables))
+        last_step = first_step + steps - 1
+        for step in tf.range(first_step, last_step):
+            self.strategy.run(self._replica_step, args=(self._minibatch(step), self.images, self.labels))
+        loss, logits, labels = self.strategy.run(
+            self._replica_step, args=(self._minibatch(last_step), self.images, self.labels))
+        return (self.strategy.reduce("SUM", loss, axis=None), self.strategy.gather(logits, axis=0),
+                self.strategy.gather(labels, axis=0))
+
+    def _replica_step(self, batch, images, labels):
+        """One SGD step on this replica's slice of the global minibatch `batch`."""
+        replica = tf.distribute.get_replica_context()
+        mine = batch[replica.replica_id_in_sync_group * self.replica_batch:][:self.replica_batch]
+        labels = tf.gather(labels, mine)
+        with tf.GradientTape() as tape:
+            logits = self.model(tf.gather(images, mine), training=True)
+            # The replicas' losses add up to the loss of the whole minibatch.
+            loss = self.loss(logits, labels) / replica.num_replicas_in_sync
+        gradients = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(gradients, self.variables))  # summed over the replicas
         return loss, logits, labels
 
 

@@ -1,0 +1,52 @@
+"""A Spark session for the workshop: local by default, a cluster with --master or spark-submit.
+
+PySpark is an optional extra (`pip install -r requirements-spark.txt`) and needs Java 17
+or 21. A local Spark binds to 127.0.0.1 only and runs without its web UI.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from workshop.errors import UserError
+
+JAVA_HINT = "install Java 17 or 21 (e.g. apt install openjdk-17-jre-headless) or set JAVA_HOME"
+
+
+def _check_java():
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        raise UserError(f"Spark needs Java, and none was found: {JAVA_HINT}")
+    version = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    found = re.search(r'version "(\d+)', version)
+    if found and int(found.group(1)) < 17:
+        raise UserError(f"Spark 4 needs Java 17 or newer, found Java {found.group(1)} at {java}: {JAVA_HINT}")
+
+
+def spark_context(master, app_name):
+    """Starts (or joins) the Spark session; returns its SparkContext. `master`: a URL such as
+    local[2] or spark://host:7077; None takes spark-submit's --master, else local[*]."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UserError("PySpark is not installed: pip install -r requirements-spark.txt "
+                        f"(Spark also needs Java 17 or 21)") from None
+    _check_java()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # tasks run this Python, with TensorFlow
+    if not master and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit
+        master = "local[*]"
+    builder = (SparkSession.builder.appName(app_name).config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false"))
+    if master:
+        builder = builder.master(master)
+    if master and master.startswith("local"):
+        builder = (builder.config("spark.driver.host", "127.0.0.1")
+                   .config("spark.driver.bindAddress", "127.0.0.1"))
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:  # the JVM did not start: say why, without PySpark's traceback
+        raise UserError(f"Spark did not start ({str(error).splitlines()[0]}); check Java: {JAVA_HINT}") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session.sparkContext
