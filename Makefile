@@ -29,7 +29,7 @@ $(VENV)/.installed: $(VENV)/.created requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt requirements-spark.txt
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt
 	touch $@
 

@@ -1,120 +1,120 @@
 """Distributed model selection on Apache Spark: one hyperparameter setting per Spark task.
 
-WORK IN PROGRESS (issue 5): the MLP grid search with --backend spark|local, the
-leaderboard, CSV, plot, and the best setting retrained and tested work; --model cnn,
-tf.distribute training and the tests are still to come.
+After Databricks (2016): the data is broadcast to the workers once, each Spark task trains
+the notMNIST network with one setting of the grid (hidden layers, layer size, learning
+rate, L2 strength, dropout) for --steps steps and scores it on the validation set, and
+the driver ranks the settings. The best one is then retrained and scored on the test set,
+against the workshop's default setting. Run `python create_notmnist.py` first.
 
-After Databricks (2016): the data is broadcast to the workers once (as uint8), each task
-trains the notMNIST MLP with one setting for --steps steps and scores it on the validation
-set, and the driver ranks the settings.
-
-    python spark_model_selection.py --max-trials 4 --steps 300
+    python spark_model_selection.py --max-trials 8 --steps 300     # a quick look
+    python spark_model_selection.py --model cnn
+    python spark_model_selection.py --backend both                  # also time it without Spark
     spark-submit --master spark://HOST:7077 spark_model_selection.py   # on a cluster
 """
 import csv
-import functools
-import os
-import sys
-import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from workshop import cli
-from workshop.errors import UserError
-from workshop.model_selection import grid, train_and_evaluate
+from workshop.files import atomic_write
+from workshop.model_selection import DEFAULTS, SETTING, grid, search, to_uint8, train_and_evaluate
 from workshop.notmnist import load_notmnist
+from workshop.plots import pyplot, save_figure
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
-BACKEND = "spark"  # spark: one Spark task per setting; local: the same trials one after another
-MASTER = "local[*]"  # Spark master URL; local[*] starts Spark inside this process
+MODEL: Literal["mlp", "cnn"] = "mlp"  # the network whose hyperparameters are searched
+BACKEND: Literal["spark", "local", "both"] = "spark"  # spark: one task per setting; local: one after another
+MASTER: str | None = None  # Spark master URL (default: spark-submit's, else local[*]: every core here)
 STEPS = 1000  # SGD steps per trial
 BATCH_SIZE = 128  # images per SGD step
-MAX_TRIALS = 0  # try only this many settings of the grid (0: all)
-SEED = 133  # seeds every trial the same way
-RESULTS = "runs/model_selection.csv"  # every trial's setting and score
-
-
-def spark_context():
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise UserError("PySpark is not installed: pip install -r requirements-spark.txt "
-                        "(it also needs Java 17 or 21)") from None
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this Python, with TensorFlow
-    session = (SparkSession.builder.master(MASTER).appName("notMNIST model selection")
-               .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-               .config("spark.driver.bindAddress", "127.0.0.1")
-               .getOrCreate())
-    return session.sparkContext
-
-
-def run_trial(trial, shared, steps, batch_size, seed):
-    """A Spark task: one trial on the broadcast data, TensorFlow limited to one core."""
-    return train_and_evaluate(trial, shared.value, steps, batch_size, seed, threads=1)
+MAX_TRIALS = 0  # try only this many settings, drawn at random from the grid (0: all of it)
+SEED = 133  # seeds every trial the same way, and the draw of --max-trials
+RESULTS = "runs/model_selection"  # writes RESULTS.csv (every trial) and RESULTS.png (the figure)
 
 
 def main():
+    # Data: the uint8 pixels, a quarter of the size of the float32 images, for the broadcast.
     data = load_notmnist(DATA)
-    to_uint8 = lambda images: np.rint(images * 255 + 127.5).astype(np.uint8)  # noqa: E731
     arrays = {"train_images": to_uint8(data.train[0]), "train_labels": data.train[1],
               "valid_images": to_uint8(data.valid[0]), "valid_labels": data.valid[1]}
-    trials = grid(layers=[1, 2], sizes=[256, 1024], learning_rates=[0.01, 0.05, 0.2],
-                  l2s=[0.0, 5e-4], dropouts=[0.0, 0.3])
+    trials = grid(MODEL)
     if MAX_TRIALS:
-        trials = [trials[i] for i in np.random.default_rng(SEED).permutation(len(trials))[:MAX_TRIALS]]
-    print(f"{len(trials)} settings, {STEPS} steps each, backend {BACKEND}")
-    started = time.perf_counter()
-    if BACKEND == "local":
-        results = [train_and_evaluate(trial, arrays, STEPS, BATCH_SIZE, SEED) for trial in trials]
-    else:
-        context = spark_context()
-        shared = context.broadcast(arrays)  # sent to each worker once, not with every task
-        task = functools.partial(run_trial, shared=shared, steps=STEPS, batch_size=BATCH_SIZE, seed=SEED)
-        results = context.parallelize(trials, len(trials)).map(task).collect()
-    wall = time.perf_counter() - started
-    results.sort(key=lambda r: -r["validation_accuracy"])
-    print(f"{'layers':>6} {'units':>6} {'lr':>6} {'l2':>7} {'dropout':>7} {'valid %':>8} {'loss':>8} {'s':>6}  worker")
-    for r in results:
-        print(f"{r['layers']:6} {r['units']:6} {r['learning_rate']:6} {r['l2']:7} {r['dropout']:7} "
-              f"{r['validation_accuracy']:8.2f} {r['loss']:8.4f} {r['seconds']:6.1f}  {r['worker']}")
-    total = sum(r["seconds"] for r in results)
-    print(f"Wall time {wall:.1f} s for {total:.1f} s of tasks: speed-up {total / wall:.2f}")
-    Path(RESULTS).parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "w", newline="") as file:
+        trials = [trials[i] for i in sorted(np.random.default_rng(SEED).permutation(len(trials))[:MAX_TRIALS])]
+    print(f"Data {DATA}: {data.describe()}\n{len(trials)} settings of the {MODEL.upper()}, "
+          f"{STEPS} steps of {BATCH_SIZE} images each")
+
+    # The search: Spark tasks in parallel, and/or the same trials one after another.
+    walls = {}
+    if BACKEND in ("spark", "both"):
+        from workshop.spark import spark_context
+        context = spark_context(MASTER, f"notMNIST {MODEL} model selection")
+        print(f"Spark {context.version} on {context.master}: {context.defaultParallelism} tasks at a time")
+        results, walls["spark"] = search(trials, arrays, STEPS, BATCH_SIZE, SEED, context)
+    if BACKEND in ("local", "both"):
+        local_results, walls["local"] = search(trials, arrays, STEPS, BATCH_SIZE, SEED)
+        results = results if BACKEND == "both" else local_results
+
+    # Report: the leaderboard, the CSV and the Databricks figure, the speed-up.
+    print_leaderboard(results)
+    task_seconds = sum(r["seconds"] for r in results)
+    for backend, wall in walls.items():
+        print(f"{backend}: wall time {wall:.1f} s for {task_seconds:.1f} s of trials "
+              f"(speed-up {task_seconds / wall:.2f})" if backend == "spark" else
+              f"{backend}: wall time {wall:.1f} s")
+    if len(walls) == 2:
+        print(f"Spark against one after another: {walls['local'] / walls['spark']:.2f}× faster")
+    write_csv(results, Path(f"{RESULTS}.csv"))
+    plot_accuracy_by_learning_rate(results, Path(f"{RESULTS}.png"))
+
+    # The best setting and the default, each retrained and scored on the test set.
+    test_arrays = {**arrays, "valid_images": to_uint8(data.test[0]), "valid_labels": data.test[1]}
+    best = {key: results[0][key] for key in SETTING}
+    tested = {name: train_and_evaluate(setting, test_arrays, STEPS, BATCH_SIZE, SEED)["validation_accuracy"]
+              for name, setting in (("best", best), ("default", {"model": MODEL, **DEFAULTS[MODEL]}))}
+    print(f"Best setting: {describe(best)}")
+    print(f"Test accuracy: {tested['best']:.1f}%")
+    best_error, default_error = 100 - tested["best"], 100 - tested["default"]
+    reduction = f" ({(default_error - best_error) / default_error:+.0%} change)" if default_error else ""
+    print(f"Test error {best_error:.1f}% against {default_error:.1f}% with the default setting "
+          f"({describe(DEFAULTS[MODEL])}){reduction}")
+
+
+def describe(setting):
+    return ", ".join(f"{key} {setting[key]}" for key in SETTING[1:])
+
+
+def print_leaderboard(results):
+    print(f"\n{'rank':>4} {'layers':>6} {'units':>5} {'lr':>5} {'L2':>6} {'dropout':>7} "
+          f"{'valid %':>7} {'loss':>7} {'s':>6}  worker")
+    for rank, r in enumerate(results, 1):
+        print(f"{rank:4} {r['layers']:6} {r['units']:5} {r['learning_rate']:5} {r['l2']:6} {r['dropout']:7} "
+              f"{r['validation_accuracy']:7.2f} {r['loss']:7.4f} {r['seconds']:6.1f}  {r['worker']}")
+
+
+def write_csv(results, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as file:
         writer = csv.DictWriter(file, fieldnames=list(results[0]))
         writer.writeheader()
         writer.writerows(results)
-    plot_accuracy_by_learning_rate(results, Path(RESULTS).with_suffix(".png"))
-
-    # The best setting and the workshop's default, each retrained and scored on the test set.
-    best = {key: results[0][key] for key in ("layers", "units", "learning_rate", "l2", "dropout")}
-    default = {"layers": 2, "units": 1024, "learning_rate": 0.05, "l2": 5e-4, "dropout": 0.3}
-    test_arrays = {**arrays, "valid_images": to_uint8(data.test[0]), "valid_labels": data.test[1]}
-    tested = {name: train_and_evaluate(setting, test_arrays, STEPS, BATCH_SIZE, SEED)
-              for name, setting in (("best", best), ("default", default))}
-    best_error = 100 - tested["best"]["validation_accuracy"]
-    default_error = 100 - tested["default"]["validation_accuracy"]
-    print(f"Best setting: {best}")
-    print(f"Test accuracy: {tested['best']['validation_accuracy']:.1f}%")
-    if default_error > 0:
-        print(f"Test error {best_error:.2f}% against {default_error:.2f}% with the default setting "
-              f"({(default_error - best_error) / default_error:+.0%} reduction)")
+    print(f"Wrote {path}")
 
 
 def plot_accuracy_by_learning_rate(results, path):
-    """Validation accuracy against learning rate, one line per layer size (the Databricks figure)."""
-    from workshop.plots import pyplot, save_figure
+    """Validation accuracy against learning rate, one line per network size (the Databricks
+    figure); each point is the best over the other hyperparameters."""
     figure, axis = pyplot().subplots(figsize=(6, 4))
     for layers, units in sorted({(r["layers"], r["units"]) for r in results}):
-        points = sorted((r["learning_rate"], r["validation_accuracy"]) for r in results
-                        if (r["layers"], r["units"]) == (layers, units))
         best = {}
-        for rate, accuracy in points:  # the best over the other hyperparameters
-            best[rate] = max(best.get(rate, 0), accuracy)
-        axis.plot(list(best), list(best.values()), "o-", label=f"{layers} × {units} units")
+        for r in results:
+            if (r["layers"], r["units"]) == (layers, units):
+                best[r["learning_rate"]] = max(best.get(r["learning_rate"], 0), r["validation_accuracy"])
+        rates = sorted(best)
+        axis.plot(rates, [best[rate] for rate in rates], "o-", label=f"{layers} layers × {units} units")
     axis.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (%)",
-             title="notMNIST MLP: model selection")
+             title=f"notMNIST {MODEL.upper()}: model selection")
     axis.legend()
     save_figure(figure, path)
     print(f"Wrote {path}")

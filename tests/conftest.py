@@ -66,3 +66,28 @@ def run_script(script, *args, cwd=REPO, timeout=600, env=None):
     """Runs a repository script as a user would; returns the CompletedProcess."""
     return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def easy_pickle(tmp_path_factory):
+    """A tiny, easy data set: each letter is a bright bar at its own height, plus noise."""
+    from workshop.notmnist import write_pickle
+    folder = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    splits = {}
+    for name, size in (("train", 600), ("valid", 100), ("test", 100)):
+        labels = np.arange(size, dtype=np.int32) % 10
+        images = np.stack([letter_image(LETTERS[k], rng) for k in labels])
+        splits[name] = (lambda part, images=images: images[part.start:part.stop], labels)
+    write_pickle(folder / "easy.pickle", splits)
+    return folder / "easy.pickle"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark with 2 task slots for the whole test session."""
+    pytest.importorskip("pyspark", reason="PySpark is an extra: pip install -r requirements-spark.txt")
+    from workshop.spark import spark_context
+    context = spark_context("local[2]", "workshop tests")
+    yield context
+    context.stop()

@@ -2,29 +2,13 @@
 import json
 import re
 
-import numpy as np
 import pytest
 
-from conftest import letter_image, run_script
-from workshop.notmnist import write_pickle
+from conftest import run_script
 
 SCRIPTS = ["notmnist_classifier.py", "notmnist_classifier_CNN.py"]
 QUICK = {"notmnist_classifier.py": ["--hidden-units", 64, "--batch-size", 32, "--learning-rate", 0.02],
-         "notmnist_classifier_CNN.py": ["--batch-size", 32, "--depth", 8]}
-
-
-@pytest.fixture(scope="module")
-def easy_pickle(tmp_path_factory):
-    """A tiny, easy data set: each letter is a bright bar at its own height, plus noise."""
-    folder = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    splits = {}
-    for name, size in (("train", 600), ("valid", 100), ("test", 100)):
-        labels = np.arange(size, dtype=np.int32) % 10
-        images = np.stack([letter_image("ABCDEFGHIJ"[k], rng) for k in labels])
-        splits[name] = (lambda part, images=images: images[part.start:part.stop], labels)
-    write_pickle(folder / "easy.pickle", splits)
-    return folder / "easy.pickle"
+         "notmnist_classifier_CNN.py": ["--batch-size", 32, "--depth", 8, "--learning-rate", 0.02]}
 
 
 def train(script, data, runs, *args):

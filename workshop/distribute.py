@@ -149,10 +149,14 @@ def wait_all(processes):
 
 def check_results(outputs, codes):
     """Raises on a failed worker; prints whether all workers ended with the same weights."""
-    for index, (lines, code) in enumerate(zip(outputs, codes)):
-        if code != 0:
-            tail = "".join(lines[-15:]).rstrip()
-            raise UserError(f"worker {index} failed (exit status {code}); its last lines:\n{tail}")
+    failed = [index for index, code in enumerate(codes) if code != 0]
+    if failed:  # the first to fail by itself, not one stopped by wait_all
+        index = min(failed, key=lambda i: (codes[i] == -signal.SIGTERM, i))
+        last = outputs[index][-1].strip() if outputs[index] else ""
+        if ": error: " in last:  # the worker's own one-line error
+            raise UserError(f"worker {index} failed: {last.split(': error: ', 1)[1]}")
+        tail = "".join(outputs[index][-15:]).rstrip()
+        raise UserError(f"worker {index} failed (exit status {codes[index]}); its last lines:\n{tail}")
     digests = {line.split(DIGEST_LINE)[1].strip() for lines in outputs for line in lines
                if line.startswith(DIGEST_LINE)}
     if len(digests) != 1:

@@ -1,64 +1,133 @@
-"""One trial of distributed model selection: train one hyperparameter setting, score it.
+"""Distributed model selection (after Databricks, 2016): one hyperparameter setting per task.
 
 `train_and_evaluate` is what every Spark task runs (and what `--backend local` runs one
 after another). It is a top-level function of an importable module, so Spark pickles it by
 reference (a few hundred bytes), not with the data or TensorFlow in its closure. TensorFlow
-is imported inside the task, limited to the task's cores, and seeded from the trial, so a
-trial gives the same result wherever it runs.
+is imported inside the task, limited to the task's cores, and seeded, so a trial gives the
+same result wherever it runs. The data travels once per worker as a Spark broadcast of
+uint8 arrays (a quarter of the float32 size).
 """
+import functools
 import os
 import socket
 import time
 
 import numpy as np
 
+# The slides' hyperparameters. For the CNN, "layers" counts convolution + pooling stages
+# and "units" is the number of 5×5 filters per convolution (then FC 64, as in the classifier).
+GRIDS = {
+    "mlp": {"layers": [1, 2], "units": [256, 1024], "learning_rate": [0.01, 0.05, 0.2],
+            "l2": [0.0, 5e-4], "dropout": [0.0, 0.3]},
+    "cnn": {"layers": [1, 2], "units": [8, 16], "learning_rate": [0.01, 0.05, 0.2],
+            "l2": [0.0, 5e-4], "dropout": [0.0, 0.3]},
+}
+DEFAULTS = {  # the classifiers' own settings, to measure what tuning gains
+    "mlp": {"layers": 2, "units": 1024, "learning_rate": 0.05, "l2": 5e-4, "dropout": 0.3},
+    "cnn": {"layers": 2, "units": 16, "learning_rate": 0.05, "l2": 0.0, "dropout": 0.3},
+}
+SETTING = ("model", "layers", "units", "learning_rate", "l2", "dropout")
 
-def grid(layers, sizes, learning_rates, l2s, dropouts):
-    """All combinations, as a list of dicts (one trial each)."""
-    return [{"layers": n, "units": u, "learning_rate": lr, "l2": l2, "dropout": d}
-            for n in layers for u in sizes for lr in learning_rates for l2 in l2s for d in dropouts]
+
+def grid(model):
+    """Every combination of the model's grid, as a list of trials (dicts)."""
+    axes = GRIDS[model]
+    combinations = np.stack(np.meshgrid(*[range(len(values)) for values in axes.values()],
+                                        indexing="ij"), -1).reshape(-1, len(axes))
+    return [{"model": model, **{key: axes[key][i] for key, i in zip(axes, row)}} for row in combinations]
 
 
-def train_and_evaluate(trial, data, steps, batch_size, seed, threads=1):
-    """Trains the notMNIST MLP of `trial` for `steps` SGD steps; returns the trial with its
-    validation accuracy, last minibatch loss, seconds and worker.
+def to_uint8(images):
+    """Normalised float32 images back to their uint8 pixels (exact: see notmnist.normalise)."""
+    return np.rint(images * 255 + 127.5).astype(np.uint8)
 
-    `data`: dict of uint8 images and int labels for train and valid (a Spark broadcast's value).
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+def build(trial, seed):
+    """The network of `trial`: -> (model(x, training), loss(logits, labels), variables)."""
     import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
     tf.keras.utils.set_random_seed(seed)
-    started = time.perf_counter()
 
-    from workshop.notmnist import normalise
-    from workshop.training import Trainer, accuracy, one_hot
-    train_x = normalise(data["train_images"]).reshape(-1, 784)
-    valid_x = normalise(data["valid_images"]).reshape(-1, 784)
-
-    sizes = [784] + [trial["units"]] * trial["layers"] + [10]
-    weights = [tf.Variable(tf.random.truncated_normal([m, n], stddev=np.sqrt(2.0 / m)))
-               for m, n in zip(sizes[:-1], sizes[1:])]
-    biases = [tf.Variable(tf.zeros([n])) for n in sizes[1:]]
-    variables = weights + biases
+    def weights(shape):  # He initialisation
+        return tf.Variable(tf.random.truncated_normal(shape, stddev=np.sqrt(2.0 / np.prod(shape[:-1]))))
+    dropout = trial["dropout"]
+    if trial["model"] == "mlp":
+        sizes = [784] + [trial["units"]] * trial["layers"]
+        hidden = [(weights([m, n]), tf.Variable(tf.zeros([n]))) for m, n in zip(sizes[:-1], sizes[1:])]
+        convolutions = []
+    else:
+        depths = [1] + [trial["units"]] * trial["layers"]
+        convolutions = [(weights([5, 5, m, n]), tf.Variable(tf.zeros([n]))) for m, n in zip(depths[:-1], depths[1:])]
+        side = 28 // 2 ** trial["layers"]
+        hidden = [(weights([side * side * trial["units"], 64]), tf.Variable(tf.zeros([64])))]
+    output = (weights([hidden[-1][0].shape[1], 10]), tf.Variable(tf.zeros([10])))
+    variables = [v for layer in convolutions + hidden + [output] for v in layer]
 
     def model(x, training):
-        for w, b in zip(weights[:-1], biases[:-1]):
+        if convolutions:
+            x = tf.reshape(x, [-1, 28, 28, 1])
+            for w, b in convolutions:
+                x = tf.nn.max_pool2d(tf.nn.relu(tf.nn.conv2d(x, w, 1, "SAME") + b), 2, 2, "SAME")
+            x = tf.reshape(x, [tf.shape(x)[0], -1])
+        for w, b in hidden:
             x = tf.nn.relu(tf.matmul(x, w) + b)
-            if training and trial["dropout"]:
-                x = tf.nn.dropout(x, rate=trial["dropout"])
-        return tf.matmul(x, weights[-1]) + biases[-1]
+            if training and dropout:
+                x = tf.nn.dropout(x, rate=dropout)
+        return tf.matmul(x, output[0]) + output[1]
 
     def loss(logits, labels):
         cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         return cross_entropy + trial["l2"] * tf.add_n([tf.nn.l2_loss(v) for v in variables])
+    return model, loss, variables
 
+
+def train_and_evaluate(trial, data, steps, batch_size, seed, threads=None):
+    """Trains the network of `trial` for `steps` SGD steps (momentum 0.9) and scores it on
+    data["valid_*"]. -> the trial with validation accuracy, last minibatch loss, seconds, worker.
+
+    `data`: uint8 images and int labels for train and valid (a Spark broadcast's value).
+    `threads`: TensorFlow's thread pools (None: all cores).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")  # each trial traces its own graph: no retracing warnings
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # a reused Spark worker: TensorFlow already runs with its pools
+            pass
+    from workshop.notmnist import normalise
+    from workshop.training import Trainer, accuracy, one_hot
+    started = time.perf_counter()
+    model, loss, variables = build(trial, seed)
     optimizer = tf.keras.optimizers.SGD(trial["learning_rate"], momentum=0.9)
-    trainer = Trainer(model, loss, optimizer, variables, train_x, one_hot(data["train_labels"]),
-                      batch_size, True, seed)
+    trainer = Trainer(model, loss, optimizer, variables, normalise(data["train_images"]).reshape(-1, 784),
+                      one_hot(data["train_labels"]), batch_size, True, seed)
     last_loss, _, _ = trainer.run(0, steps - 1)
-    score = accuracy(trainer.predict(valid_x), one_hot(data["valid_labels"]))
-    return {**trial, "validation_accuracy": round(float(score), 2), "loss": round(last_loss, 4),
+    score = accuracy(trainer.predict(normalise(data["valid_images"]).reshape(-1, 784)),
+                     one_hot(data["valid_labels"]))
+    return {**trial, "validation_accuracy": round(float(score), 2),
+            "loss": round(last_loss, 4) if np.isfinite(last_loss) else float("nan"),
             "seconds": round(time.perf_counter() - started, 2),
             "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def spark_task(trial, shared, steps, batch_size, seed):
+    """A Spark task: one trial on the broadcast data, TensorFlow limited to the task's cores."""
+    from pyspark import TaskContext
+    return train_and_evaluate(trial, shared.value, steps, batch_size, seed, threads=TaskContext.get().cpus())
+
+
+def search(trials, data, steps, batch_size, seed, context=None):
+    """Runs every trial: as Spark tasks when given a SparkContext, else one after another.
+    -> (results sorted best first, wall seconds)"""
+    started = time.perf_counter()
+    if context is None:
+        results = [train_and_evaluate(trial, data, steps, batch_size, seed) for trial in trials]
+    else:
+        shared = context.broadcast(data)  # sent to each worker once, not with every task
+        task = functools.partial(spark_task, shared=shared, steps=steps, batch_size=batch_size, seed=seed)
+        results = context.parallelize(trials, len(trials)).map(task).collect()
+        shared.unpersist()
+    results.sort(key=lambda r: (-r["validation_accuracy"], np.nan_to_num(r["loss"], nan=np.inf)))
+    return results, time.perf_counter() - started

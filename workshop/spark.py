@@ -8,9 +8,11 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from workshop.errors import UserError
 
+REPOSITORY = str(Path(__file__).resolve().parent.parent)
 JAVA_HINT = "install Java 17 or 21 (e.g. apt install openjdk-17-jre-headless) or set JAVA_HOME"
 
 
@@ -42,6 +44,9 @@ def spark_context(master, app_name):
     if master:
         builder = builder.master(master)
     if master and master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Spark's Python workers import the workshop package from this repository.
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")]))
         builder = (builder.config("spark.driver.host", "127.0.0.1")
                    .config("spark.driver.bindAddress", "127.0.0.1"))
     try:
