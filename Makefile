@@ -18,6 +18,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_create_notmnist.py
 	$(BIN)/python bench/bench_classifiers.py
 	$(BIN)/python bench/bench_lstm.py
+	$(BIN)/python bench/bench_distributed.py
 
 $(VENV)/.created:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0] + ": set PYTHON=python3.11 (or newer)")'

@@ -90,7 +90,7 @@ def print_leaderboard(results):
           f"{'valid %':>7} {'loss':>7} {'s':>6}  worker")
     for rank, r in enumerate(results, 1):
         print(f"{rank:4} {r['layers']:6} {r['units']:5} {r['learning_rate']:5} {r['l2']:6} {r['dropout']:7} "
-              f"{r['validation_accuracy']:7.2f} {r['loss']:7.4f} {r['seconds']:6.1f}  {r['worker']}")
+              f"{r['validation_accuracy']:7.2f} {r['loss']:7.4g} {r['seconds']:6.1f}  {r['worker']}")
 
 
 def write_csv(results, path):
@@ -112,7 +112,8 @@ def plot_accuracy_by_learning_rate(results, path):
             if (r["layers"], r["units"]) == (layers, units):
                 best[r["learning_rate"]] = max(best.get(r["learning_rate"], 0), r["validation_accuracy"])
         rates = sorted(best)
-        axis.plot(rates, [best[rate] for rate in rates], "o-", label=f"{layers} layers × {units} units")
+        label = f"{layers} layer{'s' if layers > 1 else ''} × {units} units"
+        axis.plot(rates, [best[rate] for rate in rates], "o-", label=label)
     axis.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (%)",
              title=f"notMNIST {MODEL.upper()}: model selection")
     axis.legend()

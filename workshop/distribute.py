@@ -38,6 +38,9 @@ def make_strategy(kind, replicas, device):
         return tf.distribute.get_strategy()  # the default strategy: one device, no copies
     if kind == "mirrored":
         gpus = tf.config.list_logical_devices("GPU") if device.kind == "GPU" else []
+        if replicas < 0 or (gpus and replicas > len(gpus)):
+            raise UserError(f"--replicas {replicas}: choose 0 (every GPU) up to the {len(gpus)} GPUs here"
+                            if gpus else f"--replicas {replicas}: choose 1 or more (0 means 2)")
         if gpus:
             names = [gpu.name for gpu in gpus][:replicas or None]
         else:  # one CPU split into logical devices, so the code path runs without GPUs
@@ -51,11 +54,11 @@ def make_strategy(kind, replicas, device):
         raise UserError("--strategy multiworker: TF_CONFIG is not set (start the script without it "
                         "to have it launch --workers local processes)")
     try:
-        task = json.loads(os.environ["TF_CONFIG"])["task"]
+        index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
     except (ValueError, KeyError, TypeError):
         raise UserError('TF_CONFIG is not valid: expected {"cluster": {"worker": ["host:port", ...]}, '
                         '"task": {"type": "worker", "index": N}}') from None
-    print(f"Worker {task.get('index')} of the cluster in TF_CONFIG, waiting for all workers", flush=True)
+    print(f"Worker {index} of the cluster in TF_CONFIG, waiting for all workers", flush=True)
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 

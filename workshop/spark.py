@@ -34,13 +34,15 @@ def spark_context(master, app_name):
         from pyspark.sql import SparkSession
     except ImportError:
         raise UserError("PySpark is not installed: pip install -r requirements-spark.txt "
-                        f"(Spark also needs Java 17 or 21)") from None
+                        "(Spark also needs Java 17 or 21)") from None
     _check_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # tasks run this Python, with TensorFlow
     if not master and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit
         master = "local[*]"
     builder = (SparkSession.builder.appName(app_name).config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false"))
+               .config("spark.ui.showConsoleProgress", "false")
+               # a cluster's Python workers find the workshop package at the same path
+               .config("spark.executorEnv.PYTHONPATH", REPOSITORY))
     if master:
         builder = builder.master(master)
     if master and master.startswith("local"):

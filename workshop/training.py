@@ -93,7 +93,8 @@ class Trainer:
         """Runs steps first..last (inclusive) in one graph call; returns the last step's
         loss, predictions and labels as numpy values."""
         started = time.perf_counter()
-        loss, logits, labels = self._steps(tf.constant(first, tf.int64), tf.constant(last - first + 1, tf.int64))
+        loss, logits, labels = self._steps(tf.constant(first, tf.int64), tf.constant(last - first + 1, tf.int64),
+                                           self.images, self.labels)
         result = float(loss), logits.numpy(), labels.numpy()
         self.seconds += time.perf_counter() - started
         self.steps_done += last - first + 1
@@ -125,14 +126,14 @@ class Trainer:
         return line
 
     @tf.function
-    def _steps(self, first_step, steps):
+    def _steps(self, first_step, steps, images, labels):  # data as arguments: not captured in the graph
         last_step = first_step + steps - 1
         for step in tf.range(first_step, last_step):
-            self.strategy.run(self._replica_step, args=(self._minibatch(step), self.images, self.labels))
-        loss, logits, labels = self.strategy.run(
-            self._replica_step, args=(self._minibatch(last_step), self.images, self.labels))
+            self.strategy.run(self._replica_step, args=(self._minibatch(step), images, labels))
+        loss, logits, batch_labels = self.strategy.run(
+            self._replica_step, args=(self._minibatch(last_step), images, labels))
         return (self.strategy.reduce("SUM", loss, axis=None), self.strategy.gather(logits, axis=0),
-                self.strategy.gather(labels, axis=0))
+                self.strategy.gather(batch_labels, axis=0))
 
     def _replica_step(self, batch, images, labels):
         """One SGD step on this replica's slice of the global minibatch `batch`."""
