@@ -76,9 +76,10 @@ def main():
     print(f"Best setting: {describe(best)}")
     print(f"Test accuracy: {tested['best']:.1f}%")
     best_error, default_error = 100 - tested["best"], 100 - tested["default"]
-    reduction = f" ({(default_error - best_error) / default_error:+.0%} change)" if default_error else ""
-    print(f"Test error {best_error:.1f}% against {default_error:.1f}% with the default setting "
-          f"({describe(DEFAULTS[MODEL])}){reduction}")
+    change = (best_error - default_error) / default_error if default_error else 0.0
+    verdict = f"{abs(change):.0%} {'lower' if change < 0 else 'higher'}" if round(change, 2) else "the same"
+    print(f"Test error {best_error:.2f}% against {default_error:.2f}% with the default setting "
+          f"({describe(DEFAULTS[MODEL])}): {verdict}")
 
 
 def describe(setting):

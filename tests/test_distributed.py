@@ -84,3 +84,15 @@ def test_bad_distribution_settings_are_one_clear_line(easy_pickle, tmp_path, fla
     result = run_script(MLP, "--data", easy_pickle, "--runs-dir", tmp_path, "--device", "cpu", *flags,
                         env={**os.environ, **env})
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_failing_spark_worker_fails_the_stage_without_hanging(spark, tmp_path):
+    from workshop.distribute import launch_on_spark
+    from workshop.errors import UserError
+    worker = ("import json, os, sys, time; index = json.loads(os.environ['TF_CONFIG'])['task']['index']; "
+              "print('worker', index, 'cannot read its data', flush=True); "
+              "sys.exit(3) if index == 1 else time.sleep(600)")  # worker 0 would wait for its peer forever
+    with pytest.raises(UserError, match=r"^worker 1 failed \(exit status 3\): worker 1 cannot read its data$"):
+        launch_on_spark(spark, ([sys.executable, "-c", worker], str(tmp_path)), 2)
+    codes, outputs = launch_on_spark(spark, ([sys.executable, "-c", "print('fine')"], str(tmp_path)), 2)
+    assert codes == [0, 0] and outputs == [["fine\n"], ["fine\n"]]  # the session still works

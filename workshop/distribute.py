@@ -14,9 +14,11 @@ matches training on one device with the same global batch.
                              (--launcher local) or as a Spark barrier stage (--launcher spark)
 """
 import ctypes
+import functools
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -203,15 +205,20 @@ def _barrier_task(command, _partition):
     addresses = context.allGather(f"{host}:{free_port(host)}")
     process, lines = start_worker(command, addresses, index)
     code = wait_all([process])[0]
+    if code != 0:  # fails the stage: Spark then stops the other tasks, and their workers with them
+        raise RuntimeError(f"worker {index} failed (exit status {code}): {''.join(lines[-3:]).strip()}")
     yield index, code, lines
 
 
 def launch_on_spark(context, command, workers):
     """Runs the training `command` (argv, folder) as `workers` TF_CONFIG workers, one per task of a
     Spark barrier stage (all tasks start together, or none). -> ordered (codes, outputs)"""
-    import functools
     stage = context.parallelize(range(workers), workers).barrier()
-    results = sorted(stage.mapPartitions(functools.partial(_barrier_task, command)).collect())
+    try:
+        results = sorted(stage.mapPartitions(functools.partial(_barrier_task, command)).collect())
+    except Exception as error:  # Spark's error holds the task's; show just that line
+        found = re.search(r"RuntimeError: (worker \d+ failed.*)", str(error))
+        raise UserError(found.group(1) if found else f"the Spark stage failed: {str(error).splitlines()[0]}") from None
     return [code for _, code, _ in results], [lines for _, _, lines in results]
 
 
