@@ -25,8 +25,8 @@ from workshop.plots import pyplot, save_figure
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 MODEL: Literal["mlp", "cnn"] = "mlp"  # the network whose hyperparameters are searched
-BACKEND: Literal["spark", "local", "both"] = "spark"  # spark: one task per setting; local: one after another
-MASTER: str | None = None  # Spark master URL (default: spark-submit's, else local[*]: every core here)
+BACKEND: Literal["spark", "local", "both"] = "spark"  # spark: a task per setting; local: one by one; both
+MASTER: str | None = None  # Spark master URL; none: spark-submit's, else local[*] (every core here)
 STEPS = 1000  # SGD steps per trial
 BATCH_SIZE = 128  # images per SGD step
 MAX_TRIALS = 0  # try only this many settings, drawn at random from the grid (0: all of it)
