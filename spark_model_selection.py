@@ -19,8 +19,8 @@ import numpy as np
 
 from workshop import cli
 from workshop.files import atomic_write
-from workshop.model_selection import DEFAULTS, SETTING, grid, search, to_uint8, train_and_evaluate
-from workshop.notmnist import load_notmnist
+from workshop.model_selection import DEFAULTS, SETTING, grid, search, train_and_evaluate
+from workshop.notmnist import load_notmnist, to_pixels
 from workshop.plots import pyplot, save_figure
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
@@ -37,8 +37,8 @@ RESULTS = "runs/model_selection"  # writes RESULTS.csv (every trial) and RESULTS
 def main():
     # Data: the uint8 pixels, a quarter of the size of the float32 images, for the broadcast.
     data = load_notmnist(DATA)
-    arrays = {"train_images": to_uint8(data.train[0]), "train_labels": data.train[1],
-              "valid_images": to_uint8(data.valid[0]), "valid_labels": data.valid[1]}
+    arrays = {"train_images": to_pixels(data.train[0]), "train_labels": data.train[1],
+              "valid_images": to_pixels(data.valid[0]), "valid_labels": data.valid[1]}
     trials = grid(MODEL)
     if MAX_TRIALS:
         trials = [trials[i] for i in sorted(np.random.default_rng(SEED).permutation(len(trials))[:MAX_TRIALS])]
@@ -69,7 +69,7 @@ def main():
     plot_accuracy_by_learning_rate(results, Path(f"{RESULTS}.png"))
 
     # The best setting and the default, each retrained and scored on the test set.
-    test_arrays = {**arrays, "valid_images": to_uint8(data.test[0]), "valid_labels": data.test[1]}
+    test_arrays = {**arrays, "valid_images": to_pixels(data.test[0]), "valid_labels": data.test[1]}
     best = {key: results[0][key] for key in SETTING}
     tested = {name: train_and_evaluate(setting, test_arrays, STEPS, BATCH_SIZE, SEED)["validation_accuracy"]
               for name, setting in (("best", best), ("default", {"model": MODEL, **DEFAULTS[MODEL]}))}

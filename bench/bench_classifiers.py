@@ -20,7 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from workshop import cli  # noqa: E402
-from workshop.notmnist import write_pickle  # noqa: E402
+from workshop.notmnist import normalise, write_pickle  # noqa: E402
 
 WORK_DIR = "bench/_work/classifiers"  # generated data and run folders
 IMAGES = 50000  # training images generated (random pixels: speed does not depend on them)
@@ -100,7 +100,7 @@ def main():
     work = REPO / WORK_DIR
     data, pixels, labels = random_pickle(work, IMAGES)
     import tensorflow as tf
-    images = ((pixels.astype(np.float32) - 127.5) / 255)
+    images = normalise(pixels)
     one_hot = np.eye(10, dtype=np.float32)[labels]
     print(f"TensorFlow {tf.__version__}; matmul peak here: {matmul_peak(tf.float32):.0f} GFLOP/s float32, "
           f"{matmul_peak(tf.bfloat16):.0f} GFLOP/s bfloat16 (2048×2048)")

@@ -37,11 +37,6 @@ def grid(model):
     return [{"model": model, **{key: axes[key][i] for key, i in zip(axes, row)}} for row in combinations]
 
 
-def to_uint8(images):
-    """Normalised float32 images back to their uint8 pixels (exact: see notmnist.normalise)."""
-    return np.rint(images * 255 + 127.5).astype(np.uint8)
-
-
 def build(trial, seed):
     """The network of `trial`: -> (model(x, training), loss(logits, labels), variables)."""
     import tensorflow as tf

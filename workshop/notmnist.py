@@ -38,6 +38,11 @@ def normalise(images):
     return NORMALISED[images]
 
 
+def to_pixels(images):
+    """The inverse of normalise: float32 images back to their exact uint8 pixels."""
+    return np.rint(images * PIXEL_DEPTH + PIXEL_DEPTH / 2).astype(np.uint8)
+
+
 def provenance_path(pickle_path):
     return Path(pickle_path).with_suffix(".json")
 

@@ -138,7 +138,8 @@ class Trainer:
     def _replica_step(self, batch, images, labels):
         """One SGD step on this replica's slice of the global minibatch `batch`."""
         replica = tf.distribute.get_replica_context()
-        mine = batch[replica.replica_id_in_sync_group * self.replica_batch:][:self.replica_batch]
+        first = replica.replica_id_in_sync_group * self.replica_batch
+        mine = batch[first:first + self.replica_batch]
         labels = tf.gather(labels, mine)
         with tf.GradientTape() as tape:
             logits = self.model(tf.gather(images, mine), training=True)
