@@ -14,15 +14,16 @@ e.g. hourly electricity load:
 import time
 
 import numpy as np
-import tensorflow as tf
 
+import workshop.quiet_tensorflow  # noqa: F401 (before TensorFlow: keeps its start-up log quiet)
+import tensorflow as tf
 from workshop import cli
-from workshop.devices import setup_device
+from workshop.devices import start
 from workshop.errors import UserError
 from workshop.experiment import new_run_dir, show_files
+from workshop.fused_adam import Adam
 from workshop.plots import pyplot, save_figure
 from workshop.series import features, mae, read_csv_series, rmse, synthetic_waves
-from workshop.training import Adam
 
 TRAIN_SIZE = 100000  # training pairs (TASK 1: try different training sizes)
 TEST_SIZE = 1000  # test pairs, predicted after training
@@ -45,7 +46,7 @@ SHOW = False  # open the figures at the end
 def main():
     if min(TRAIN_SIZE, TEST_SIZE, LAG, UNITS, LAYERS) < 1 or SKIP < 0:
         raise UserError("--train-size, --test-size, --lag, --units, --layers must be >= 1, --skip >= 0")
-    device = setup_device("cpu", "float32", SEED)  # batch 1: a GPU would only add latency
+    start("cpu", "float32", SEED)  # batch 1: a GPU would only add latency
     rng = np.random.default_rng(SEED)
     needed = 2 + TRAIN_SIZE + SKIP + TEST_SIZE + LAG
     if CSV:
@@ -56,8 +57,7 @@ def main():
                             f"--test-size {TEST_SIZE} and --lag {LAG} need {needed:,}: ask for fewer")
     else:
         series, hours, names = synthetic_waves(needed, NOISE, rng), None, ["series 1", "series 2"]
-    print(f"TensorFlow {tf.__version__} on {device.description}; {len(names)} series, "
-          f"{TRAIN_SIZE:,} training and {TEST_SIZE:,} test pairs, {LAG} steps ahead")
+    print(f"{len(names)} series, {TRAIN_SIZE:,} training and {TEST_SIZE:,} test pairs, {LAG} steps ahead")
 
     # Data: inputs at step t, targets at t + LAG; standardised with the training part's statistics.
     inputs, targets = features(series)[:-LAG], series[2 + LAG:]

@@ -12,13 +12,15 @@ The 2016 settings (87.2 % test accuracy) are one command line away:
 from typing import Literal
 
 import numpy as np
-import tensorflow as tf
 
+import workshop.quiet_tensorflow  # noqa: F401 (before TensorFlow: keeps its start-up log quiet)
+import tensorflow as tf
 from workshop import cli
-from workshop.distribute import launch_needed, launch_workers
+from workshop.devices import start
 from workshop.experiment import Run
-from workshop.notmnist import LETTERS
-from workshop.training import Trainer, one_hot, sgd, start
+from workshop.notmnist import LETTERS, load_notmnist
+from workshop.strategies import replicated_train_steps
+from workshop.training import Minibatches, accuracy, one_hot, report_steps, sgd
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 HIDDEN_UNITS = 1024  # units in each hidden layer (TASK: try 256, or add a third layer)
@@ -35,6 +37,8 @@ INIT_STDDEV = 0.0  # standard deviation of the initial weights; 0 means He: sqrt
 SHUFFLE = True  # reshuffle the training set every epoch (2016 walked it in a fixed order)
 EVAL_EVERY = 500  # steps between progress reports
 SEED = 133  # fixes initialisation, shuffling and dropout
+
+# --- System settings: where and how it runs (flags too) -------------------------------------
 DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to train: a GPU when there is one
 STRATEGY: Literal["none", "mirrored", "multiworker"] = "none"  # train on several devices or machines in step
 REPLICAS = 0  # mirrored: devices to use; 0 means every GPU, or 2 logical CPUs without a GPU
@@ -48,9 +52,9 @@ SHOW = False  # open the figures at the end
 
 
 def main():
-    if launch_needed(STRATEGY):  # multiworker without TF_CONFIG: start the workers, each runs main()
-        return launch_workers(WORKERS, LAUNCHER, SPARK_MASTER)
-    device, data = start(DATA, DEVICE, PRECISION, SEED, STRATEGY, REPLICAS)  # prints what runs where
+    device = start(DEVICE, PRECISION, SEED, STRATEGY, REPLICAS, WORKERS, LAUNCHER, SPARK_MASTER)  # says what runs where
+    data = load_notmnist(DATA)
+    print(f"Data {DATA}: {data.describe()}")
 
     # Data: each image a row of 784 pixels, each label a one-hot row of 10.
     def reformat(images, labels):
@@ -58,6 +62,7 @@ def main():
     train_dataset, train_labels = reformat(*data.train)
     valid_dataset, valid_labels = reformat(*data.valid)
     test_dataset, test_labels = reformat(*data.test)
+    minibatch = Minibatches(train_dataset, train_labels, BATCH_SIZE, SHUFFLE, SEED, device.name)
 
     # Graph: explicit weights and biases, as on the slides.
     def weights(inputs, outputs):
@@ -70,36 +75,60 @@ def main():
         learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
     variables = [weights1, biases1, weights2, biases2, weights3, biases3]
 
-    def layer(x, weights, biases):  # x·W + b, computed in the chosen precision
-        return tf.matmul(x, tf.cast(weights, x.dtype)) + tf.cast(biases, x.dtype)
-
     def model(images, training):
+        # In the compute precision (16 bits with --precision); the stored weights stay float32.
+        weights1, biases1, weights2, biases2, weights3, biases3 = (
+            tf.cast(v, device.compute_dtype) for v in variables)
         x = tf.cast(images, device.compute_dtype)
-        hidden1 = tf.nn.relu(layer(x, weights1, biases1))
+        hidden1 = tf.nn.relu(tf.matmul(x, weights1) + biases1)
         if training:
             hidden1 = tf.nn.dropout(hidden1, rate=DROPOUT)
-        hidden2 = layer(hidden1, weights2, biases2)
+        hidden2 = tf.matmul(hidden1, weights2) + biases2
         if SECOND_RELU:
             hidden2 = tf.nn.relu(hidden2)
         if training:
             hidden2 = tf.nn.dropout(hidden2, rate=DROPOUT)
-        return tf.cast(layer(hidden2, weights3, biases3), tf.float32)
+        return tf.cast(tf.matmul(hidden2, weights3) + biases3, tf.float32)
 
-    def loss(logits, labels):
+    def loss_function(logits, labels):
         cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         return cross_entropy + L2 * tf.add_n([tf.nn.l2_loss(v) for v in variables])
 
-    run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, device.chief, optimizer=optimizer,
-              **{f"variable{i}": v for i, v in enumerate(variables)})
+    # Training: minibatch SGD, EVAL_EVERY steps per call of a compiled graph.
+    def train_step(step):
+        """One SGD step: the minibatch, the loss and its gradients, the update of the weights."""
+        images, labels = minibatch(step)
+        with tf.GradientTape() as tape:  # records the forward pass, to take its gradients
+            logits = model(images, training=True)
+            loss = loss_function(logits, labels)
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return loss, logits, labels
 
-    # Training: EVAL_EVERY SGD steps per compiled graph call, then the 2016 progress lines.
-    with tf.device(device.name):
-        trainer = Trainer(model, loss, optimizer, variables, train_dataset, train_labels,
-                          BATCH_SIZE, SHUFFLE, SEED, device.strategy)
-        trainer.fit(run, STEPS, EVAL_EVERY, valid_dataset, valid_labels, learning_rate)
-        run.finish(trainer.predict(test_dataset), test_labels, LETTERS, SHOW)  # report
-    print(trainer.summary(device))
+    @tf.function
+    def train_steps(first, last):
+        """Steps first..last in one call of a compiled graph: no Python between the steps."""
+        for step in tf.range(first, last):
+            train_step(step)
+        return train_step(last)  # the last step's loss and minibatch, for the report
 
+    if STRATEGY != "none":  # the same step on every replica, each on its slice of the minibatch
+        train_steps = replicated_train_steps(device.strategy, model, loss_function, optimizer, variables, minibatch)
+    predict = tf.function(lambda images: tf.nn.softmax(model(images, training=False)))
+    run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, device, variables, optimizer)  # logs, checkpoints
+    for first, last in report_steps(int(run.step), STEPS, EVAL_EVERY):  # from step 0, or where --resume left off
+        loss, logits, labels = run.timed(train_steps, first, last)
+        minibatch_accuracy = accuracy(logits, labels)
+        validation_accuracy = accuracy(predict(valid_dataset), valid_labels)
+        print(f"Minibatch loss at step {last}: {loss:f}")
+        print(f"Minibatch accuracy: {minibatch_accuracy:.1f}%")
+        print(f"Validation accuracy: {validation_accuracy:.1f}%", flush=True)
+        run.record(last, loss, minibatch_accuracy, validation_accuracy, learning_rate(last))
+
+    # Report: test accuracy, speed, figures.
+    test_predictions = predict(test_dataset).numpy()
+    print(f"Test accuracy: {accuracy(test_predictions, test_labels):.1f}%")
+    run.finish(test_predictions, test_labels, LETTERS, BATCH_SIZE, SHOW)
 
 if __name__ == "__main__":
     cli.run(main, globals())

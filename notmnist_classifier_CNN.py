@@ -13,13 +13,15 @@ The 2016 settings (93.2 % test accuracy: batch 16, 3,001 steps, a quarter of an 
 from typing import Literal
 
 import numpy as np
-import tensorflow as tf
 
+import workshop.quiet_tensorflow  # noqa: F401 (before TensorFlow: keeps its start-up log quiet)
+import tensorflow as tf
 from workshop import cli
-from workshop.distribute import launch_needed, launch_workers
+from workshop.devices import start
 from workshop.experiment import Run
-from workshop.notmnist import LETTERS
-from workshop.training import Trainer, one_hot, sgd, start
+from workshop.notmnist import LETTERS, load_notmnist
+from workshop.strategies import replicated_train_steps
+from workshop.training import Minibatches, accuracy, one_hot, report_steps, sgd
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 PATCH_SIZE = 5  # convolution filters are PATCH_SIZE × PATCH_SIZE pixels
@@ -38,6 +40,8 @@ BIAS_INIT = 0.0  # initial biases (2016: 1.0)
 SHUFFLE = True  # reshuffle the training set every epoch (2016 walked it in a fixed order)
 EVAL_EVERY = 50  # steps between progress reports
 SEED = 133  # fixes initialisation, shuffling and dropout
+
+# --- System settings: where and how it runs (flags too) -------------------------------------
 DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to train: a GPU when there is one
 STRATEGY: Literal["none", "mirrored", "multiworker"] = "none"  # train on several devices or machines in step
 REPLICAS = 0  # mirrored: devices to use; 0 means every GPU, or 2 logical CPUs without a GPU
@@ -51,9 +55,9 @@ SHOW = False  # open the figures at the end
 
 
 def main():
-    if launch_needed(STRATEGY):  # multiworker without TF_CONFIG: start the workers, each runs main()
-        return launch_workers(WORKERS, LAUNCHER, SPARK_MASTER)
-    device, data = start(DATA, DEVICE, PRECISION, SEED, STRATEGY, REPLICAS)  # prints what runs where
+    device = start(DEVICE, PRECISION, SEED, STRATEGY, REPLICAS, WORKERS, LAUNCHER, SPARK_MASTER)  # says what runs where
+    data = load_notmnist(DATA)
+    print("Data %s: %s" % (DATA, data.describe()))
 
     # Data: each image 28×28 with one channel (grayscale), each label a one-hot row of 10.
     def reformat(images, labels):
@@ -61,6 +65,7 @@ def main():
     train_dataset, train_labels = reformat(*data.train)
     valid_dataset, valid_labels = reformat(*data.valid)
     test_dataset, test_labels = reformat(*data.test)
+    minibatch = Minibatches(train_dataset, train_labels, BATCH_SIZE, SHUFFLE, SEED, device.name)
 
     # Graph: explicit filters, weights and biases, as on the slides.
     def weights(shape):
@@ -79,38 +84,62 @@ def main():
                  layer3_weights, layer3_biases, layer4_weights, layer4_biases]
 
     def conv_pool(x, weights, biases, training):  # 5×5 convolution, ReLU, 2×2 max-pooling
-        conv = tf.nn.conv2d(x, tf.cast(weights, x.dtype), strides=1, padding="SAME")
-        hidden = tf.nn.relu(conv + tf.cast(biases, x.dtype))
+        hidden = tf.nn.relu(tf.nn.conv2d(x, weights, strides=1, padding="SAME") + biases)
         if training and CONV_DROPOUT:
             hidden = tf.nn.dropout(hidden, rate=CONV_DROPOUT)
         return tf.nn.max_pool2d(hidden, ksize=2, strides=2, padding="SAME")
 
     def model(images, training):
+        # In the compute precision (16 bits with --precision); the stored weights stay float32.
+        (layer1_weights, layer1_biases, layer2_weights, layer2_biases,
+         layer3_weights, layer3_biases, layer4_weights, layer4_biases) = (
+            tf.cast(v, device.compute_dtype) for v in variables)
         x = tf.cast(images, device.compute_dtype)
         pool = conv_pool(conv_pool(x, layer1_weights, layer1_biases, training),
                          layer2_weights, layer2_biases, training)
         reshape = tf.reshape(pool, [-1, 7 * 7 * DEPTH])
-        hidden = tf.nn.relu(tf.matmul(reshape, tf.cast(layer3_weights, x.dtype))
-                            + tf.cast(layer3_biases, x.dtype))
+        hidden = tf.nn.relu(tf.matmul(reshape, layer3_weights) + layer3_biases)
         if training and DROPOUT:
             hidden = tf.nn.dropout(hidden, rate=DROPOUT)
-        logits = tf.matmul(hidden, tf.cast(layer4_weights, x.dtype)) + tf.cast(layer4_biases, x.dtype)
-        return tf.cast(logits, tf.float32)
+        return tf.cast(tf.matmul(hidden, layer4_weights) + layer4_biases, tf.float32)
 
-    def loss(logits, labels):
+    def loss_function(logits, labels):
         return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
-    run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, device.chief, optimizer=optimizer,
-              **{f"variable{i}": v for i, v in enumerate(variables)})
+    # Training: as in notmnist_classifier.py, EVAL_EVERY steps per call of a compiled graph.
+    def train_step(step):  # one SGD step on the minibatch of `step`
+        images, labels = minibatch(step)
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = loss_function(logits, labels)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss, logits, labels
 
-    # Training: EVAL_EVERY SGD steps per compiled graph call, then the 2016 progress lines.
-    with tf.device(device.name):
-        trainer = Trainer(model, loss, optimizer, variables, train_dataset, train_labels,
-                          BATCH_SIZE, SHUFFLE, SEED, device.strategy)
-        trainer.fit(run, STEPS, EVAL_EVERY, valid_dataset, valid_labels, learning_rate)
-        run.finish(trainer.predict(test_dataset), test_labels, LETTERS, SHOW)  # report
-    print(trainer.summary(device))
+    @tf.function  # one call runs steps first..last, no Python between them
+    def train_steps(first, last):
+        for step in tf.range(first, last):
+            train_step(step)
+        return train_step(last)
 
+    if STRATEGY != "none":  # the same step on every replica, each on its slice of the minibatch
+        train_steps = replicated_train_steps(device.strategy, model, loss_function, optimizer, variables, minibatch)
+
+    @tf.function
+    def predict(images):  # class probabilities, without dropout
+        return tf.nn.softmax(model(images, training=False))
+
+    run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, device, variables, optimizer)  # logs, checkpoints
+    for first, last in report_steps(int(run.step), STEPS, EVAL_EVERY):  # from step 0, or where --resume left off
+        loss, logits, labels = run.timed(train_steps, first, last)
+        accuracies = accuracy(logits, labels), accuracy(predict(valid_dataset), valid_labels)
+        print("Minibatch loss at step %d: %f" % (last, loss))  # printed as in 2016
+        print("Minibatch accuracy: %.1f%%\nValidation accuracy: %.1f%%" % accuracies, flush=True)
+        run.record(last, loss, *accuracies, learning_rate(last))
+
+    # Report: test accuracy, speed, figures.
+    test_predictions = predict(test_dataset).numpy()
+    print("Test accuracy: %.1f%%" % accuracy(test_predictions, test_labels))
+    run.finish(test_predictions, test_labels, LETTERS, BATCH_SIZE, SHOW)
 
 if __name__ == "__main__":
     cli.run(main, globals())

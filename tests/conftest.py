@@ -68,6 +68,23 @@ def run_script(script, *args, cwd=REPO, timeout=600, env=None):
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
+CLASSIFIERS = ["notmnist_classifier.py", "notmnist_classifier_CNN.py"]
+QUICK = {"notmnist_classifier.py": ["--hidden-units", 64, "--batch-size", 32, "--learning-rate", 0.02],
+         "notmnist_classifier_CNN.py": ["--batch-size", 32, "--depth", 8, "--learning-rate", 0.02]}
+
+
+def train(script, data, runs, *args):
+    """Runs a classifier briefly on the CPU (small network and batch); returns its stdout."""
+    result = run_script(script, "--data", data, "--runs-dir", runs, "--device", "cpu", *QUICK[script], *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def progress(stdout):
+    """The lines a classifier prints that depend on the numbers only (not on time or folders)."""
+    return [line for line in stdout.splitlines() if line.startswith(("Minibatch", "Validation", "Test"))]
+
+
 @pytest.fixture(scope="session")
 def easy_pickle(tmp_path_factory):
     """A tiny, easy data set: each letter is a bright bar at its own height, plus noise."""
@@ -81,6 +98,14 @@ def easy_pickle(tmp_path_factory):
         splits[name] = (lambda part, images=images: images[part.start:part.stop], labels)
     write_pickle(folder / "easy.pickle", splits)
     return folder / "easy.pickle"
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that uses the `spark` fixture is marked `spark` (and `slow`: Spark takes seconds to start)."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

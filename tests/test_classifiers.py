@@ -4,25 +4,10 @@ import re
 
 import pytest
 
-from conftest import run_script
-
-SCRIPTS = ["notmnist_classifier.py", "notmnist_classifier_CNN.py"]
-QUICK = {"notmnist_classifier.py": ["--hidden-units", 64, "--batch-size", 32, "--learning-rate", 0.02],
-         "notmnist_classifier_CNN.py": ["--batch-size", 32, "--depth", 8, "--learning-rate", 0.02]}
+from conftest import CLASSIFIERS, progress, run_script, train
 
 
-def train(script, data, runs, *args):
-    result = run_script(script, "--data", data, "--runs-dir", runs, "--device", "cpu", *QUICK[script], *args)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
-def progress(stdout):
-    """The lines a run prints that depend on the numbers only (not on time or folders)."""
-    return [line for line in stdout.splitlines() if line.startswith(("Minibatch", "Validation", "Test"))]
-
-
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("script", CLASSIFIERS)
 def test_prints_the_2016_lines_learns_and_writes_its_outputs(script, easy_pickle, tmp_path):
     out = train(script, easy_pickle, tmp_path, "--steps", 121, "--eval-every", 60)
     assert out.startswith("TensorFlow 2.")
@@ -53,7 +38,7 @@ def test_a_flag_overrides_its_constant(easy_pickle, tmp_path):
     assert settings["DROPOUT"] == 0 and settings["EVAL_EVERY"] == 20 and settings["HIDDEN_UNITS"] == 64
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("script", CLASSIFIERS)
 def test_the_same_seed_prints_the_same_numbers(script, easy_pickle, tmp_path):
     first = train(script, easy_pickle, tmp_path / "a", "--steps", 41, "--eval-every", 20)
     second = train(script, easy_pickle, tmp_path / "b", "--steps", 41, "--eval-every", 20)

@@ -5,8 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, run_script
-from test_classifiers import QUICK, progress, train
+from conftest import QUICK, REPO, progress, run_script, train
 
 MLP = "notmnist_classifier.py"
 IN_STEP = ["--dropout", 0, "--steps", 6, "--eval-every", 5]  # no dropout: replicas draw their own masks
@@ -54,7 +53,8 @@ def test_two_workers_end_in_step_and_match_one_process(easy_pickle, tmp_path):
 
 
 def test_the_spark_barrier_launcher_runs_twice_in_one_session(spark, easy_pickle, tmp_path):
-    from workshop.distribute import DIGEST_LINE, launch_on_spark
+    from workshop.launch import launch_on_spark
+    from workshop.strategies import DIGEST_LINE
     command = [sys.executable, str(REPO / MLP), "--data", str(easy_pickle), "--runs-dir", str(tmp_path),
                "--device", "cpu", *map(str, QUICK[MLP] + IN_STEP), "--strategy", "multiworker"]
     digests = []
@@ -87,7 +87,7 @@ def test_bad_distribution_settings_are_one_clear_line(easy_pickle, tmp_path, fla
 
 
 def test_a_failing_spark_worker_fails_the_stage_without_hanging(spark, tmp_path):
-    from workshop.distribute import launch_on_spark
+    from workshop.launch import launch_on_spark
     from workshop.errors import UserError
     worker = ("import json, os, sys, time; index = json.loads(os.environ['TF_CONFIG'])['task']['index']; "
               "print('worker', index, 'cannot read its data', flush=True); "

@@ -9,7 +9,8 @@ and ends with `cli.run(main, globals())`. Then `--train-size 5000` (or `--train-
 overrides TRAIN_SIZE before main() runs, `--help` lists every constant with its comment and
 default, booleans get `--flag/--no-flag`, a `Literal[...]` annotation limits the choices, and
 an annotation such as `str | None` admits a constant whose default is None. Editing the
-constant in the file changes the default, as in the 2016 scripts.
+constant in the file changes the default, as in the 2016 scripts. A comment line
+`# --- Title ---` starts a group: the constants below it are listed under Title in --help.
 
 `run` also turns the expected failures (`UserError`) into one line on stderr and exit status 1.
 """
@@ -31,13 +32,20 @@ def flag_name(constant):
     return "--" + constant.lower().replace("_", "-")
 
 
-def _trailing_comments(source):
-    """Maps line number -> the comment that ends that line."""
+def _comments(source):
+    """Maps line number -> the comment on that line (at its end, or alone)."""
     comments = {}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
             comments[token.start[0]] = token.string.lstrip("#").strip()
     return comments
+
+
+def _dividers(source, comments):
+    """{line: title} of the comment lines that start a group of settings: `# --- Title ---`."""
+    lines = source.splitlines()
+    return {number: text.strip("- ") for number, text in comments.items()
+            if text.startswith("---") and lines[number - 1].lstrip().startswith("#")}
 
 
 def _constants_in(source):
@@ -76,12 +84,17 @@ def build_parser(namespace):
     """An argparse parser with one flag per UPPERCASE constant of the script `namespace`."""
     script = Path(namespace["__file__"])
     source = script.read_text(encoding="utf-8")
-    comments = _trailing_comments(source)
+    comments = _comments(source)
+    dividers = _dividers(source, comments)
     annotations = namespace.get("__annotations__", {})
     doc = (namespace.get("__doc__") or "").strip()
     parser = _Parser(prog=script.name, description=doc.split("\n\n")[0] or None,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = {}  # settings below a divider are listed under its title in --help
     for name, line in _constants_in(source):
+        above = [divider for divider in dividers if divider < line]
+        title = dividers[max(above)] if above else None
+        group = groups.get(title) or groups.setdefault(title, parser.add_argument_group(title) if title else parser)
         default = namespace[name]
         annotation = annotations.get(name)
         if annotation is None and not isinstance(default, SIMPLE_TYPES):
@@ -90,11 +103,11 @@ def build_parser(namespace):
         shown = "none" if default is None else default
         help_text = f"{comments.get(line, '')} (default: {shown})".strip()
         if converter is bool:
-            parser.add_argument(flag_name(name), dest=name, default=default, help=help_text,
-                                action=argparse.BooleanOptionalAction)
+            group.add_argument(flag_name(name), dest=name, default=default, help=help_text,
+                               action=argparse.BooleanOptionalAction)
         else:
-            parser.add_argument(flag_name(name), dest=name, default=default, help=help_text,
-                                type=converter, choices=choices, metavar=name)
+            group.add_argument(flag_name(name), dest=name, default=default, help=help_text,
+                               type=converter, choices=choices, metavar=name)
     return parser
 
 

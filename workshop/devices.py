@@ -1,4 +1,5 @@
-"""Where TensorFlow runs: GPU when present (or asked for), else CPU; seeds; number precision."""
+"""Where TensorFlow runs: GPU when present (or asked for), else CPU; seeds; number precision;
+and, with --strategy, on how many replicas (see workshop/strategies.py)."""
 import os
 import platform
 from dataclasses import dataclass
@@ -6,12 +7,12 @@ from dataclasses import dataclass
 from workshop.errors import UserError
 
 
-@dataclass
+@dataclass(frozen=True)
 class Device:
     name: str  # TensorFlow's device string, e.g. "/GPU:0"
-    description: str  # for people: "GPU 0 (NVIDIA H100)" or "CPU (2 cores)"
+    description: str  # for people: "GPU 0 (NVIDIA H100)" or "CPU (2 cores, ...)"
     compute_dtype: object  # tf.float32, or tf.bfloat16 / tf.float16 for mixed precision
-    strategy: object = None  # the tf.distribute strategy (see workshop/distribute.py)
+    strategy: object = None  # the tf.distribute strategy; the default one trains on one device
     chief: bool = True  # whether this process writes logs and checkpoints
 
     @property
@@ -35,7 +36,7 @@ def _cpu_model():
 
 
 def setup_device(device="auto", precision="float32", seed=0):
-    """Picks the device, seeds every random generator, and returns a Device.
+    """Picks the device and seeds every random generator. -> (name, description, compute dtype)
 
     On the CPU, ops are made deterministic, so two runs with the same seed print the same
     numbers. Mixed precision (bfloat16 or float16) computes in 16 bits while the weights
@@ -47,14 +48,30 @@ def setup_device(device="auto", precision="float32", seed=0):
         raise UserError("--device gpu: TensorFlow sees no GPU here (install tensorflow[and-cuda] "
                         "and check nvidia-smi), or use --device cpu")
     tf.keras.utils.set_random_seed(seed)
+    dtype = {"float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}[precision]
     if device == "cpu" or not gpus:
         if gpus:
             tf.config.set_visible_devices([], "GPU")
         tf.config.experimental.enable_op_determinism()
-        chosen = Device("/CPU:0", f"CPU ({cpu_count()} cores, {_cpu_model()})", None)
-    else:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        chosen = Device("/GPU:0", f"GPU 0 ({details.get('device_name', 'unknown')})", None)
-    chosen.compute_dtype = {"float32": tf.float32, "bfloat16": tf.bfloat16,
-                            "float16": tf.float16}[precision]
-    return chosen
+        return "/CPU:0", f"CPU ({cpu_count()} cores, {_cpu_model()})", dtype
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return "/GPU:0", f"GPU 0 ({details.get('device_name', 'unknown')})", dtype
+
+
+def start(device="auto", precision="float32", seed=0, strategy="none", replicas=0, workers=2, launcher="local",
+          spark_master=None):
+    """Sets up the device and the distribution strategy, and says what runs where. -> Device
+
+    With --strategy multiworker and no TF_CONFIG, this process is only the launcher: it
+    starts `workers` copies of the script (see workshop/launch.py), waits for them, and exits."""
+    import tensorflow as tf
+
+    from workshop.launch import launch_needed, launch_workers
+    from workshop.strategies import describe, is_chief, make_strategy
+    if launch_needed(strategy):
+        launch_workers(workers, launcher, spark_master)
+        raise SystemExit(0)
+    name, description, dtype = setup_device(device, precision, seed)
+    chosen = make_strategy(strategy, replicas, "GPU" in name)
+    print(f"TensorFlow {tf.__version__} on {description}{describe(chosen)}")
+    return Device(name, description, dtype, chosen, is_chief(chosen))

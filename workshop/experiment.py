@@ -8,6 +8,7 @@ goes on from there, appending to the same logs.
 import json
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import tensorflow as tf
 from workshop.errors import UserError
 from workshop.files import atomic_write
 from workshop.plots import pyplot, save_figure
-from workshop.training import accuracy
+from workshop.strategies import digest_line
 
 
 def new_run_dir(runs_dir, name):
@@ -31,10 +32,11 @@ def new_run_dir(runs_dir, name):
 
 
 class Run:
-    def __init__(self, script, settings, runs_dir="runs", resume=None, chief=True, **trackables):
-        """`trackables`: what the checkpoint holds (variables by name, the optimizer).
-        Only the `chief` writes files; the other workers of a multiworker run just print."""
-        self.chief = chief
+    def __init__(self, script, settings, runs_dir, resume, device, variables, optimizer):
+        """The checkpoint holds the `variables`, the `optimizer` and the step. Only the chief
+        (see workshop/strategies.py) writes files; the other workers of a multiworker run just print."""
+        self.chief = chief = device.chief
+        self.device, self.variables = device, variables
         if resume:
             self.dir = Path(resume)
             if not (self.dir / "ckpt.index").is_file():
@@ -45,9 +47,11 @@ class Run:
         else:
             self.dir = None
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done so far
-        self.checkpoint = tf.train.Checkpoint(step=self.step, **trackables)
+        self.checkpoint = tf.train.Checkpoint(step=self.step, optimizer=optimizer,
+                                              **{f"variable{i}": v for i, v in enumerate(variables)})
         self.history_file = self.dir and self.dir / "history.json"
         self.history = {"step": [], "loss": [], "minibatch_accuracy": [], "validation_accuracy": []}
+        self.training_seconds, self.steps_trained = 0.0, 0  # in this process (see timed)
         if resume:
             self.checkpoint.read(str(self.dir / "ckpt")).assert_existing_objects_matched()
             self.history = json.loads(self.history_file.read_text())
@@ -58,20 +62,16 @@ class Run:
             json.dump(settings, file, indent=1)
         self.writer = tf.summary.create_file_writer(str(self.dir))
 
-    def reports(self, steps, every):
-        """(first, last) step ranges from where the run stands up to `steps`: each ends at
-        a multiple of `every` (step 0 too, as in 2016) or at the final step."""
-        first = int(self.step)
-        while first < steps:
-            last = min((first // every + 1) * every if first else 0, steps - 1)
-            yield first, last
-            first = last + 1
+    def timed(self, train_steps, first, last):
+        """train_steps(first, last) as numpy values, its time counted as training time."""
+        started = time.perf_counter()
+        results = [value.numpy() for value in train_steps(tf.constant(first, tf.int64), tf.constant(last, tf.int64))]
+        self.training_seconds += time.perf_counter() - started
+        self.steps_trained += last - first + 1
+        return results
 
     def record(self, step, loss, minibatch_accuracy, validation_accuracy, learning_rate):
-        """Prints the 2016 progress lines, logs them for TensorBoard, saves a checkpoint."""
-        print(f"Minibatch loss at step {step}: {loss:f}")
-        print(f"Minibatch accuracy: {minibatch_accuracy:.1f}%")
-        print(f"Validation accuracy: {validation_accuracy:.1f}%", flush=True)
+        """Logs a progress report for TensorBoard and the figures, and saves a checkpoint."""
         self.step.assign(step + 1)
         if not self.chief:
             return
@@ -86,9 +86,11 @@ class Run:
         with atomic_write(self.history_file, "w") as file:
             json.dump(self.history, file)
 
-    def finish(self, test_probabilities, test_labels, letters, show=False):
-        """Prints test accuracy; saves curves.png and confusion.png; opens them with --show."""
-        print(f"Test accuracy: {accuracy(test_probabilities, test_labels):.1f}%")
+    def finish(self, test_probabilities, test_labels, letters, batch_size, show=False):
+        """Says how fast training went; saves curves.png and confusion.png; opens them with --show."""
+        rate = self.steps_trained * batch_size / max(self.training_seconds, 1e-9)
+        print(f"Trained {self.steps_trained} steps in {self.training_seconds:.1f} s ({rate:,.0f} examples/s) "
+              f"on {self.device.kind}{digest_line(self.device.strategy, self.variables)}")
         if not self.chief:
             return
         self.writer.flush()

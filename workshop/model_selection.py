@@ -92,15 +92,17 @@ def train_and_evaluate(trial, data, steps, batch_size, seed, threads=None):
         except RuntimeError:  # a reused Spark worker: TensorFlow already runs with its pools
             pass
     from workshop.notmnist import normalise
-    from workshop.training import Trainer, accuracy, one_hot
+    from workshop.strategies import replicated_train_steps
+    from workshop.training import Minibatches, accuracy, one_hot
     started = time.perf_counter()
     model, loss, variables = build(trial, seed)
     optimizer = tf.keras.optimizers.SGD(trial["learning_rate"], momentum=0.9)
-    trainer = Trainer(model, loss, optimizer, variables, normalise(data["train_images"]).reshape(-1, 784),
-                      one_hot(data["train_labels"]), batch_size, True, seed)
-    last_loss, _, _ = trainer.run(0, steps - 1)
-    score = accuracy(trainer.predict(normalise(data["valid_images"]).reshape(-1, 784)),
-                     one_hot(data["valid_labels"]))
+    minibatch = Minibatches(normalise(data["train_images"]).reshape(-1, 784), one_hot(data["train_labels"]),
+                            batch_size, True, seed, "/CPU:0")
+    train_steps = replicated_train_steps(tf.distribute.get_strategy(), model, loss, optimizer, variables, minibatch)
+    last_loss = float(train_steps(tf.constant(0, tf.int64), tf.constant(steps - 1, tf.int64))[0])
+    predict = tf.function(lambda images: tf.nn.softmax(model(images, training=False)))
+    score = accuracy(predict(normalise(data["valid_images"]).reshape(-1, 784)).numpy(), one_hot(data["valid_labels"]))
     return {**trial, "validation_accuracy": round(float(score), 2),
             "loss": round(last_loss, 4) if np.isfinite(last_loss) else float("nan"),
             "seconds": round(time.perf_counter() - started, 2),

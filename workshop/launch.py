@@ -1,21 +1,13 @@
-"""Training on several devices or machines with tf.distribute, and starting the workers.
+"""Starting the workers of --strategy multiworker (see workshop/strategies.py).
 
-Synchronous data parallelism (the slides' "distributed computation of gradients"): every
-replica holds the same weights, computes the gradients of its share of each global
-minibatch, the gradients are summed over all replicas (all-reduce), and every replica
-applies the same update — so the weights stay identical everywhere, and the result
-matches training on one device with the same global batch.
-
-    --strategy mirrored      MirroredStrategy: the GPUs of one machine (on a CPU-only
-                             machine --replicas N splits the CPU into N logical devices)
-    --strategy multiworker   MultiWorkerMirroredStrategy: one process per machine, told
-                             its peers by the TF_CONFIG variable; without TF_CONFIG the
-                             script starts --workers copies of itself on 127.0.0.1
-                             (--launcher local) or as a Spark barrier stage (--launcher spark)
+Started without TF_CONFIG, a classifier with --strategy multiworker is its own launcher: it
+starts --workers copies of itself, each told the cluster by its TF_CONFIG, on free
+127.0.0.1 ports (--launcher local) or as the tasks of a Spark barrier stage (--launcher
+spark), shows the chief's output, stops every worker if one fails, and checks that all
+of them ended with the same weights.
 """
 import ctypes
 import functools
-import hashlib
 import json
 import os
 import re
@@ -24,74 +16,10 @@ import socket
 import subprocess
 import sys
 import threading
-
-import numpy as np
+from dataclasses import dataclass
 
 from workshop.errors import UserError
-
-DIGEST_LINE = "Weights digest:"  # each multiworker process ends by printing this
-
-
-def make_strategy(kind, replicas, device):
-    """The tf.distribute strategy for `kind` ("none", "mirrored", "multiworker"). Must run
-    before TensorFlow creates its first tensor (it may configure logical devices)."""
-    import tensorflow as tf
-    if kind == "none":
-        return tf.distribute.get_strategy()  # the default strategy: one device, no copies
-    if kind == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU") if device.kind == "GPU" else []
-        if replicas < 0 or (gpus and replicas > len(gpus)):
-            raise UserError(f"--replicas {replicas}: choose 0 (every GPU) up to the {len(gpus)} GPUs here"
-                            if gpus else f"--replicas {replicas}: choose 1 or more (0 means 2)")
-        if gpus:
-            names = [gpu.name for gpu in gpus][:replicas or None]
-        else:  # one CPU split into logical devices, so the code path runs without GPUs
-            cpu = tf.config.list_physical_devices("CPU")[0]
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration()] * (replicas or 2))
-            names = [f"/CPU:{i}" for i in range(replicas or 2)]
-        return tf.distribute.MirroredStrategy(names, cross_device_ops=None if gpus else
-                                              tf.distribute.ReductionToOneDevice())
-    if "TF_CONFIG" not in os.environ:
-        raise UserError("--strategy multiworker: TF_CONFIG is not set (start the script without it "
-                        "to have it launch --workers local processes)")
-    try:
-        index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError('TF_CONFIG is not valid: expected {"cluster": {"worker": ["host:port", ...]}, '
-                        '"task": {"type": "worker", "index": N}}') from None
-    print(f"Worker {index} of the cluster in TF_CONFIG, waiting for all workers", flush=True)
-    return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def describe(strategy):
-    """'' for the default strategy, else e.g. ' × 2 replicas (MirroredStrategy)'."""
-    import tensorflow as tf
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        workers = len(strategy.cluster_resolver.cluster_spec().as_dict().get("worker", []))
-        return f" × {strategy.num_replicas_in_sync} replicas (MultiWorkerMirroredStrategy, {workers} workers)"
-    if isinstance(strategy, tf.distribute.MirroredStrategy):
-        return f" × {strategy.num_replicas_in_sync} replicas (MirroredStrategy)"
-    return ""
-
-
-def is_chief(strategy):
-    """Whether this process writes logs and checkpoints: always, except the workers of a
-    MultiWorkerMirroredStrategy other than worker 0."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    return resolver is None or not resolver.task_type or (resolver.task_type, resolver.task_id) in (
-        ("chief", 0), ("worker", 0))
-
-
-def weights_digest(variables):
-    """A short fingerprint of the weights, equal on every worker when training is in sync."""
-    digest = hashlib.sha256()
-    for variable in variables:
-        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
-    return digest.hexdigest()[:16]
-
-
-# --- starting the workers -----------------------------------------------------------------
+from workshop.strategies import DIGEST_LINE
 
 def launch_needed(strategy):
     """True when --strategy multiworker runs without TF_CONFIG: this process is the launcher."""
@@ -113,30 +41,36 @@ def _die_with_parent():  # a worker must not outlive its launcher (it would wait
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+@dataclass
+class Worker:
+    """One training process, and the thread that collects (for the chief, also echoes) its output."""
+    process: subprocess.Popen
+    reader: threading.Thread
+    lines: list  # its output so far
+
+
 def start_worker(command, addresses, index, echo=False):
-    """Starts one training process with its TF_CONFIG; a thread collects (and, for the
-    chief, echoes) its output. `command`: (argv, working folder). -> (Popen, output lines)"""
+    """Starts one training process with its TF_CONFIG. `command`: (argv, working folder). -> Worker"""
     argv, folder = command
-    env = {**os.environ, "TF_CONFIG": tf_config(addresses, index), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CONFIG": tf_config(addresses, index)}
     process = subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
     lines = []
 
-    def drain():
+    def collect():
         for line in process.stdout:
             lines.append(line)
             if echo:
                 print(line, end="", flush=True)
-    thread = threading.Thread(target=drain, daemon=True)
-    thread.start()
-    process.drain = thread
-    return process, lines
+    worker = Worker(process, threading.Thread(target=collect, daemon=True), lines)
+    worker.reader.start()
+    return worker
 
 
-def wait_all(processes):
+def wait_all(workers):
     """Waits for every worker; if one fails, stops the others (they would wait for it
     forever). -> list of return codes"""
-    pending = list(processes)
+    pending = [worker.process for worker in workers]
     while pending:
         for process in list(pending):
             try:
@@ -147,9 +81,9 @@ def wait_all(processes):
             if code != 0:
                 for other in pending:
                     other.terminate()
-    for process in processes:
-        process.drain.join()
-    return [process.returncode for process in processes]
+    for worker in workers:
+        worker.reader.join()
+    return [worker.process.returncode for worker in workers]
 
 
 def check_results(outputs, codes):
@@ -190,8 +124,8 @@ def launch_local(workers):
     addresses = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
     print(f"Starting {workers} workers on {', '.join(addresses)}; showing worker 0 (the chief)", flush=True)
     started = [start_worker(this_command(), addresses, index, echo=index == 0) for index in range(workers)]
-    codes = wait_all([process for process, _ in started])
-    check_results([lines for _, lines in started], codes)
+    codes = wait_all(started)
+    check_results([worker.lines for worker in started], codes)
 
 
 def _barrier_task(command, _partition):
@@ -203,11 +137,11 @@ def _barrier_task(command, _partition):
     index = context.partitionId()
     host = context.getTaskInfos()[index].address.rsplit(":", 1)[0]
     addresses = context.allGather(f"{host}:{free_port(host)}")
-    process, lines = start_worker(command, addresses, index)
-    code = wait_all([process])[0]
+    worker = start_worker(command, addresses, index)
+    code = wait_all([worker])[0]
     if code != 0:  # fails the stage: Spark then stops the other tasks, and their workers with them
-        raise RuntimeError(f"worker {index} failed (exit status {code}): {''.join(lines[-3:]).strip()}")
-    yield index, code, lines
+        raise RuntimeError(f"worker {index} failed (exit status {code}): {''.join(worker.lines[-3:]).strip()}")
+    yield index, code, worker.lines
 
 
 def launch_on_spark(context, command, workers):
