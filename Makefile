@@ -1,5 +1,6 @@
-# Two commands for a workshop:  make run  (set up, prepare the data, run the experiments)
+# Two commands for a workshop:  make run  (set up, prepare the data, run the four experiments)
 #                                make test (set up with the test tools, run the tests)
+# TensorFlow's start-up log is hidden; SHOW_TF_LOG=1 make run shows it.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,6 +11,7 @@ run: $(VENV)/.installed
 	$(BIN)/python create_notmnist.py --synthetic-if-offline
 	$(BIN)/python notmnist_classifier.py
 	$(BIN)/python notmnist_classifier_CNN.py
+	$(BIN)/python LSTM.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
