@@ -6,6 +6,8 @@ import pytest
 
 from conftest import CLASSIFIERS, progress, run_script, train
 
+pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
+
 
 @pytest.mark.parametrize("script", CLASSIFIERS)
 def test_prints_the_2016_lines_learns_and_writes_its_outputs(script, easy_pickle, tmp_path):

@@ -17,6 +17,8 @@ TRAIN_SIZE = 200000  # training images
 LEARNING_RATE = 0.5  # step size
 DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to run
 FORCE = False  # rebuild
+
+# --- System settings ---
 FONTS: str | None = None  # extra fonts
 _PRIVATE = "hidden"
 TABLE = {"a": 1}
@@ -58,6 +60,8 @@ def test_help_lists_each_constant_with_its_comment_and_default(demo):
         assert flag in text
     assert "training images (default: 200000)" in text and "A demo script." in text
     assert "--private" not in text and "--table" not in text
+    lesson, system = text.split("System settings:")
+    assert "--train-size" in lesson and "--force" in lesson and "--fonts" in system
 
 
 def test_bad_values_give_one_line_and_status_2(demo):
@@ -71,3 +75,25 @@ def test_user_errors_are_one_line_without_traceback(demo):
     result = demo("--train-size", "-1")
     assert result.returncode == 1
     assert result.stderr == "demo.py: error: --train-size must be >= 0\n"
+
+
+def test_tensorflow_start_up_log_is_hidden_and_the_rest_passes(tmp_path):
+    """Native start-up noise is held back, other stderr lines pass; SHOW_TF_LOG=1 filters nothing."""
+    import os
+    from conftest import REPO
+    code = ("import os, sys\n"
+            "from workshop.quiet_tensorflow import native_stderr_filtered\n"
+            "with native_stderr_filtered():\n"
+            "    os.write(2, b'I0000 cudart_stub.cc:31] Could not find cuda drivers\\nkept 1\\n')\n"
+            "    print('kept 2', file=sys.stderr)\n"
+            "print('kept 3', file=sys.stderr)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("SHOW_TF_LOG", None)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr.splitlines() == ["kept 1", "kept 2", "kept 3"]
+    script = "import workshop.quiet_tensorflow, sys; print('after', file=sys.stderr)"
+    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "after\n"
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                           env=dict(env, SHOW_TF_LOG="1"))
+    assert shown.returncode == 0 and shown.stderr.endswith("after\n")

@@ -12,6 +12,8 @@ import pytest
 from conftest import LETTERS, make_archive, png_bytes, run_script
 from workshop.notmnist import KEYS, load_notmnist
 
+pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
+
 SMALL = ["--train-size", 300, "--valid-size", 60, "--test-size", 100]
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from conftest import QUICK, REPO, progress, run_script, train
 
+pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
+
 MLP = "notmnist_classifier.py"
 IN_STEP = ["--dropout", 0, "--steps", 6, "--eval-every", 5]  # no dropout: replicas draw their own masks
 

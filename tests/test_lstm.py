@@ -9,6 +9,8 @@ import pytest
 
 from conftest import run_script
 
+pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
+
 
 def lstm(tmp_path, *args):
     """Runs LSTM.py as on a machine without a display."""

@@ -11,6 +11,8 @@ import pytest
 from conftest import LETTERS, REPO, letter_image, run_script
 from workshop.model_selection import grid, search, spark_task
 
+pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
+
 SCRIPT = "spark_model_selection.py"
 TINY = ["--steps", 8, "--batch-size", 20]
 

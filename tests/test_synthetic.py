@@ -61,6 +61,7 @@ def test_archive_has_the_official_layout_balanced_and_reproducible(fonts, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz", "b.tar.gz"]
 
 
+@pytest.mark.slow
 def test_create_notmnist_synthetic_says_so_everywhere(tmp_path):
     data = tmp_path / "data"
     result = run_script("create_notmnist.py", "--synthetic", "--data-dir", data,
@@ -76,6 +77,7 @@ def test_create_notmnist_synthetic_says_so_everywhere(tmp_path):
         "notMNIST_small.tar.gz", "notMNIST_small.tar.gz.json"]
 
 
+@pytest.mark.slow
 def test_offline_fallback_is_loud(tmp_path):
     import socket
     with socket.socket() as probe:
