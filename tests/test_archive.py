@@ -46,10 +46,9 @@ def test_odd_members_are_skipped_or_ignored_and_nothing_is_written(tmp_path):
     reasons = dict(archive.skipped)
     assert reasons == {"notMNIST_large/A/empty.png": "empty file (0 bytes)",
                        "notMNIST_large/B/text.png": "not a PNG",
-                       "notMNIST_large/C/wide.png": reasons["notMNIST_large/C/wide.png"],
-                       "notMNIST_large/D/rgb.png": reasons["notMNIST_large/D/rgb.png"],
+                       "notMNIST_large/C/wide.png": "not 28x28 8-bit grayscale (40x28, bit depth 8, colour type 0)",
+                       "notMNIST_large/D/rgb.png": "not 28x28 8-bit grayscale (28x28, bit depth 8, colour type 2)",
                        "notMNIST_large/E/cut.png": "truncated PNG"}
-    assert reasons["notMNIST_large/C/wide.png"].startswith("not 28x28 8-bit grayscale (40x28")
     assert sorted(archive.ignored) == sorted(["../../evil", "/etc/evil", "notMNIST_large/README",
                                               "notMNIST_large/A/nested/deep.png", "other_root/A/x.png"])
 
@@ -83,10 +82,9 @@ def test_wrong_layout_names_what_was_found(tmp_path):
 def test_a_class_with_far_fewer_images_is_an_error(tmp_path):
     def images(letter, n):
         return np.full((28, 28), n, np.uint8)
-    extra = []
     make_archive(tmp_path / "a.tar.gz", "notMNIST_large", 20, images=images,
                  extra=[(f"notMNIST_large/{letter}/more{n}.png", png_bytes(np.zeros((28, 28), np.uint8)))
-                        for letter in LETTERS if letter != "G" for n in range(30)] + extra)
+                        for letter in LETTERS if letter != "G" for n in range(30)])
     with pytest.raises(UserError, match="class G has far fewer images"):
         read_png_archive(tmp_path / "a.tar.gz", 1)
 
