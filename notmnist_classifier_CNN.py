@@ -55,7 +55,8 @@ SHOW = False  # open the figures at the end
 
 
 def main():
-    device = start(DEVICE, PRECISION, SEED, STRATEGY, REPLICAS, WORKERS, LAUNCHER, SPARK_MASTER)  # says what runs where
+    # Says what runs where; with --strategy multiworker and no TF_CONFIG, starts the workers instead.
+    device = start(DEVICE, PRECISION, SEED, STRATEGY, REPLICAS, WORKERS, LAUNCHER, SPARK_MASTER)
     data = load_notmnist(DATA)
     print("Data %s: %s" % (DATA, data.describe()))
 
@@ -65,6 +66,7 @@ def main():
     train_dataset, train_labels = reformat(*data.train)
     valid_dataset, valid_labels = reformat(*data.valid)
     test_dataset, test_labels = reformat(*data.test)
+    # minibatch(step): that step's BATCH_SIZE images and labels, taken from a copy kept on the device
     minibatch = Minibatches(train_dataset, train_labels, BATCH_SIZE, SHUFFLE, SEED, device.name)
 
     # Graph: explicit filters, weights and biases, as on the slides.

@@ -92,9 +92,10 @@ def digest_line(strategy, variables):
 
 def replicated_train_steps(strategy, model, loss_function, optimizer, variables, minibatch):
     """The classifiers' `train_steps(first, last)` on every replica of `strategy`: each
-    replica takes its slice of the minibatch of the step (see workshop.training.Minibatches), and its loss is scaled so that the
-    replicas' losses add up to the loss of the whole minibatch (the optimizer sums the
-    gradients over the replicas). Variables and optimizer must come from strategy.scope().
+    replica takes its slice of the step's minibatch (workshop.training.Minibatches), and
+    its loss is scaled so that the replicas' losses add up to the loss of the whole
+    minibatch (the optimizer sums the gradients over the replicas). Variables and
+    optimizer must come from strategy.scope(). Without a strategy, model selection uses it too.
     -> a compiled function returning the last step's (loss, logits, labels) over all replicas"""
     import tensorflow as tf
     replicas = strategy.num_replicas_in_sync
