@@ -19,6 +19,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import workshop.quiet_tensorflow  # noqa: E402,F401 (hides TensorFlow's start-up log)
 from workshop import cli  # noqa: E402
 from workshop.notmnist import normalise, write_pickle  # noqa: E402
 

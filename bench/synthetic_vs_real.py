@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import workshop.quiet_tensorflow  # noqa: E402,F401 (hides TensorFlow's start-up log)
 from workshop import cli  # noqa: E402
 from workshop.archive import read_png_archive  # noqa: E402
 from workshop.devices import cpu_count  # noqa: E402
