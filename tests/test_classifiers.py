@@ -42,10 +42,12 @@ def test_a_flag_overrides_its_constant(easy_pickle, tmp_path):
 
 @pytest.mark.parametrize("script", CLASSIFIERS)
 def test_the_same_seed_prints_the_same_numbers(script, easy_pickle, tmp_path):
-    first = train(script, easy_pickle, tmp_path / "a", "--steps", 41, "--eval-every", 20)
-    second = train(script, easy_pickle, tmp_path / "b", "--steps", 41, "--eval-every", 20)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(3) as pool:  # three processes at once: their start-up overlaps
+        first, second, other = pool.map(lambda run: train(script, easy_pickle, tmp_path / run[0], "--steps", 41,
+                                                          "--eval-every", 20, "--seed", run[1]),
+                                        [("a", 133), ("b", 133), ("c", 7)])
     assert progress(first) == progress(second)
-    other = train(script, easy_pickle, tmp_path / "c", "--steps", 41, "--eval-every", 20, "--seed", 7)
     assert progress(other) != progress(first)
 
 

@@ -78,11 +78,13 @@ def test_user_errors_are_one_line_without_traceback(demo):
 
 
 def test_tensorflow_start_up_log_is_hidden_and_the_rest_passes(tmp_path):
-    """Native start-up noise is held back, other stderr lines pass; SHOW_TF_LOG=1 filters nothing."""
+    """Importing TensorFlow through workshop.quiet_tensorflow writes nothing to stderr; the
+    filter holds back native start-up noise and lets every other line pass."""
     import os
     from conftest import REPO
     code = ("import os, sys\n"
             "from workshop.quiet_tensorflow import native_stderr_filtered\n"
+            "print('after the import', file=sys.stderr)\n"
             "with native_stderr_filtered():\n"
             "    os.write(2, b'I0000 cudart_stub.cc:31] Could not find cuda drivers\\nkept 1\\n')\n"
             "    print('kept 2', file=sys.stderr)\n"
@@ -90,10 +92,5 @@ def test_tensorflow_start_up_log_is_hidden_and_the_rest_passes(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("SHOW_TF_LOG", None)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0 and result.stderr.splitlines() == ["kept 1", "kept 2", "kept 3"]
-    script = "import workshop.quiet_tensorflow, sys; print('after', file=sys.stderr)"
-    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert quiet.returncode == 0 and quiet.stderr == "after\n"
-    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                           env=dict(env, SHOW_TF_LOG="1"))
-    assert shown.returncode == 0 and shown.stderr.endswith("after\n")
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == ["after the import", "kept 1", "kept 2", "kept 3"]
