@@ -12,8 +12,8 @@ class Device:
     name: str  # TensorFlow's device string, e.g. "/GPU:0"
     description: str  # for people: "GPU 0 (NVIDIA H100)" or "CPU (2 cores, ...)"
     compute_dtype: object  # tf.float32, or tf.bfloat16 / tf.float16 for mixed precision
-    strategy: object = None  # the tf.distribute strategy; the default one trains on one device
-    chief: bool = True  # whether this process writes logs and checkpoints
+    strategy: object  # the tf.distribute strategy; the default one trains on one device
+    chief: bool  # whether this process writes logs and checkpoints
 
     @property
     def kind(self):

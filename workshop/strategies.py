@@ -102,8 +102,9 @@ def replicated_train_steps(strategy, model, loss_function, optimizer, variables,
     if minibatch.batch_size % replicas:
         raise UserError(f"--batch-size {minibatch.batch_size} does not split evenly over {replicas} replicas")
     share = minibatch.batch_size // replicas
-    with strategy.scope():
-        optimizer.build(variables)  # its slots (momentum) mirrored like the variables
+    if not optimizer.built:  # its slots (momentum) mirrored like the variables
+        with strategy.scope():
+            optimizer.build(variables)
     # Every replica keeps the data on its own device (one copy without a strategy).
     images, labels = (strategy.experimental_distribute_values_from_function(lambda _, data=data: tf.identity(data))
                       for data in (minibatch.images, minibatch.labels))
