@@ -20,6 +20,7 @@ FORCE = False  # rebuild
 
 # --- System settings ---
 FONTS: str | None = None  # extra fonts
+TIME_FORMAT = "%d.%m.%Y"  # e.g. 100% day first
 _PRIVATE = "hidden"
 TABLE = {"a": 1}
 
@@ -59,6 +60,7 @@ def test_help_lists_each_constant_with_its_comment_and_default(demo):
     for flag in ("--train-size", "--learning-rate", "--device", "--force", "--no-force", "--fonts"):
         assert flag in text
     assert "training images (default: 200000)" in text and "A demo script." in text
+    assert "e.g. 100% day first (default: %d.%m.%Y)" in text  # a % in a comment is text, not a format
     assert "--private" not in text and "--table" not in text
     lesson, system = text.split("System settings:")
     assert "--train-size" in lesson and "--force" in lesson and "--fonts" in system
