@@ -20,7 +20,7 @@ from workshop import cli, notmnist
 from workshop.archive import read_png_archive
 from workshop.devices import cpu_count
 from workshop.download import download
-from workshop.errors import UserError
+from workshop.errors import DiskFull, UserError
 from workshop.files import atomic_write
 from workshop.plots import save_letter_grid
 
@@ -34,6 +34,7 @@ SEED = 133  # fixes which images are drawn and their order
 DEDUPE = False  # drop valid/test images that have an exact copy in train (or valid)
 WORKERS = cpu_count()  # processes decoding images
 FORCE = False  # rebuild even if the output is up to date
+WAIT = True  # if another create_notmnist.py writes the same --data-dir, wait for it (--no-wait: stop)
 SYNTHETIC = False  # build from letters rendered from fonts instead of the official archives
 SYNTHETIC_IF_OFFLINE = False  # when the archives cannot be had, build --synthetic instead (loudly)
 FONTS: str | None = None  # extra folder of .ttf/.otf fonts for --synthetic
@@ -54,7 +55,7 @@ def up_to_date(output, record):
     if FORCE or not output.is_file() or not record.is_file():
         return False
     previous = json.loads(record.read_text())
-    if previous.get("settings") != settings() or previous.get("pickle_bytes") != output.stat().st_size:
+    if previous.get("settings") != settings() or notmnist.mismatch(output, previous):
         return False
     return all(Path(a["path"]).is_file() and Path(a["path"]).stat().st_mtime_ns == a["mtime_ns"]
                for a in previous["archives"].values())
@@ -127,20 +128,25 @@ def percent(mask):
 
 def main():
     data_dir = Path(DATA_DIR)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with notmnist.one_writer(data_dir, WAIT):  # one build at a time in a data folder
+        build(data_dir)
+
+
+def build(data_dir):
     output, record = data_dir / "notMNIST.pickle", notmnist.provenance_path(data_dir / "notMNIST.pickle")
     if up_to_date(output, record):
         print(f"{output} is up to date (built with these settings); --force rebuilds it")
         return
     if min(TRAIN_SIZE, VALID_SIZE, TEST_SIZE) < 0 or WORKERS < 1:
         raise UserError("--train-size, --valid-size, --test-size must be >= 0 and --workers >= 1")
-    data_dir.mkdir(parents=True, exist_ok=True)
     timings, started, synthetic, recipes = {}, time.perf_counter(), SYNTHETIC, None
 
     if not synthetic:
         try:
             paths = official_archives(data_dir)
         except UserError as error:
-            if not SYNTHETIC_IF_OFFLINE:
+            if not SYNTHETIC_IF_OFFLINE or isinstance(error, DiskFull):  # offline, not out of space
                 raise
             loud([f"THE OFFICIAL notMNIST ARCHIVES ARE NOT AVAILABLE: {error}",
                   "Building the SYNTHETIC stand-in instead (--synthetic-if-offline): letters",
@@ -178,9 +184,9 @@ def main():
 
     t = time.perf_counter()
     splits = {"train": (large.store, train), "valid": (large.store, valid), "test": (small.store, test)}
-    notmnist.write_pickle(output, {name: (lambda part, store=store, idx=idx: store.take(idx[part.start:part.stop]),
-                                          store.labels[idx].astype(np.int32))
-                                   for name, (store, idx) in splits.items()})
+    staged = notmnist.stage_pickle(output, {name: (lambda part, store=store, idx=idx: store.take(idx[part.start:part.stop]),
+                                                 store.labels[idx].astype(np.int32))
+                                          for name, (store, idx) in splits.items()})
     timings["write_pickle"] = time.perf_counter() - t
     samples = [large.store.take(train[large.store.labels[train] == letter][:12]) for letter in range(10)]
     kind = "SYNTHETIC notMNIST-like letters rendered from fonts" if synthetic else "notMNIST"
@@ -190,7 +196,7 @@ def main():
 
     provenance = {
         "synthetic": synthetic, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "settings": settings(), "pickle_bytes": output.stat().st_size,
+        "settings": settings(),
         "sizes": {name: len(idx) for name, (_, idx) in splits.items()},
         "counts_per_class": {name: np.bincount(store.labels[idx], minlength=10).tolist()
                              for name, (store, idx) in splits.items()},
@@ -202,8 +208,7 @@ def main():
                      for part, a in (("large", large), ("small", small))},
         "timings_s": {step: round(seconds, 3) for step, seconds in timings.items()},
     }
-    with atomic_write(record, "w") as file:
-        json.dump(provenance, file, indent=1)
+    staged.commit(provenance)  # notMNIST.json with the pickle's size and SHA-256, then the pickle
     print(f"Wrote {output} ({output.stat().st_size / 1e6:.1f} MB: train {len(train):,}, "
           f"valid {len(valid):,}, test {len(test):,}), {record.name} and notMNIST_samples.png "
           f"in {timings['total']:.1f} s")

@@ -10,6 +10,9 @@ against the workshop's default setting. Run `python create_notmnist.py` first.
     python spark_model_selection.py --model cnn
     python spark_model_selection.py --backend both                  # also time it without Spark
     spark-submit --master spark://HOST:7077 spark_model_selection.py   # on a cluster
+
+A setting that fails (raises, or diverges to a loss of NaN) says so in its row of the
+leaderboard; the others go on. Spark runs a task again if its Python worker dies.
 """
 import csv
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from workshop import cli
+from workshop.errors import UserError
 from workshop.files import atomic_write
 from workshop.model_selection import DEFAULTS, SETTING, grid, search, train_and_evaluate
 from workshop.notmnist import load_notmnist, to_pixels
@@ -69,8 +73,12 @@ def main():
     plot_accuracy_by_learning_rate(results, Path(f"{RESULTS}.png"))
 
     # The best setting and the default, each retrained and scored on the test set.
+    scored = [r for r in results if not r["problem"]]
+    if not scored:
+        raise UserError(f"every one of the {len(results)} settings failed (the first: {results[0]['problem']}); "
+                        "see the leaderboard above")
     test_arrays = {**arrays, "valid_images": to_pixels(data.test[0]), "valid_labels": data.test[1]}
-    best = {key: results[0][key] for key in SETTING}
+    best = {key: scored[0][key] for key in SETTING}
     tested = {name: train_and_evaluate(setting, test_arrays, STEPS, BATCH_SIZE, SEED)["validation_accuracy"]
               for name, setting in (("best", best), ("default", {"model": MODEL, **DEFAULTS[MODEL]}))}
     print(f"Best setting: {describe(best)}")
@@ -91,7 +99,8 @@ def print_leaderboard(results):
           f"{'valid %':>7} {'loss':>7} {'s':>6}  worker")
     for rank, r in enumerate(results, 1):
         print(f"{rank:4} {r['layers']:6} {r['units']:5} {r['learning_rate']:5} {r['l2']:6} {r['dropout']:7} "
-              f"{r['validation_accuracy']:7.2f} {r['loss']:7.4g} {r['seconds']:6.1f}  {r['worker']}")
+              f"{r['validation_accuracy']:7.2f} {r['loss']:7.4g} {r['seconds']:6.1f}  {r['worker']}"
+              + (f"  {r['problem']}" if r["problem"] else ""))
 
 
 def write_csv(results, path):
@@ -107,6 +116,7 @@ def plot_accuracy_by_learning_rate(results, path):
     """Validation accuracy against learning rate, one line per network size (the Databricks
     figure); each point is the best over the other hyperparameters."""
     figure, axis = pyplot().subplots(figsize=(6, 4))
+    results = [r for r in results if not r["problem"]]  # the failed ones have no accuracy
     for layers, units in sorted({(r["layers"], r["units"]) for r in results}):
         best = {}
         for r in results:

@@ -5,7 +5,8 @@ truncated file there that later "failed to verify", and starting again began at 
 Here the bytes go to `<name>.part`; the next attempt resumes it with an HTTP Range request;
 transient failures (timeouts, dropped connections, 5xx) are retried with back-off; and the
 file gets its real name only once its size is right. A file of the wrong size is refused
-and deleted, never kept under the real name.
+and deleted, never kept under the real name. A full disk stops the download with one line,
+and the `.part` keeps what arrived, for the next run to resume.
 """
 import http.client
 import os
@@ -17,7 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from workshop.errors import UserError
+from workshop.errors import DiskFull, UserError
+from workshop.files import full_disk_reported
 from workshop.progress import Progress
 
 CHUNK = 1 << 20  # most bytes taken from the socket at once
@@ -65,6 +67,10 @@ def download(url: str, dest: Path, *, expected_size: int | None = None, timeout:
             wait = backoff * 2 ** attempt
             _say(f"retrying in {wait:.1f} s (retry {attempt + 1} of {retries}): {problem}")
             time.sleep(wait)
+        except DiskFull as error:
+            kept = part.stat().st_size if part.exists() else 0
+            raise DiskFull(f"{error}: the {kept:,} bytes received stay in {part.name}, and the next run "
+                           "resumes from there") from None
         except UserError as error:
             raise failure(error) from None
     os.replace(part, dest)  # atomic: `dest` is either absent or complete
@@ -122,7 +128,8 @@ def _attempt(url, part, expected_size, timeout, show_progress):
         progress = Progress(part.name.removesuffix(".part"), total=total, unit="B",
                             start=offset) if show_progress else None
         try:
-            with open(part, "ab" if offset else "wb") as file:
+            with full_disk_reported(part, None if total is None else total - offset), \
+                    open(part, "ab" if offset else "wb") as file:
                 while True:
                     try:  # read1: at most one socket read, so every byte received is kept
                         chunk = response.read1(CHUNK)

@@ -3,32 +3,27 @@
     tensorboard --logdir runs        # loss, accuracies and learning rate over the steps
 
 `--resume DIR` restores the weights, the optimizer and the step from DIR's checkpoint and
-goes on from there, appending to the same logs.
+goes on from there, appending to the same logs. Two runs never share a folder: each new run
+creates its own (atomically), and a run holds its folder's run.lock while it lives, so a
+--resume of a folder that another run is writing is refused.
 """
+import atexit
 import json
 import os
+import shutil
 import sys
 import time
-from datetime import datetime
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from workshop.errors import UserError
-from workshop.files import atomic_write
+from workshop.files import atomic_write, disk_full, new_run_dir
+from workshop.locks import FileLock
 from workshop.plots import pyplot, save_figure
 from workshop.strategies import digest_line
-
-
-def new_run_dir(runs_dir, name):
-    """A fresh folder runs_dir/name/<date-time>/ for one run's outputs."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder, suffix = Path(runs_dir) / name / stamp, 1
-    while folder.exists():
-        folder, suffix = Path(runs_dir) / name / f"{stamp}-{suffix}", suffix + 1
-    folder.mkdir(parents=True)
-    return folder
 
 
 class Run:
@@ -36,7 +31,7 @@ class Run:
         """The checkpoint holds the `variables`, the `optimizer` and the step. Only the chief
         (see workshop/strategies.py) writes files; the other workers of a multiworker run just print."""
         self.chief = chief = device.chief
-        self.device, self.variables = device, variables
+        self.device, self.variables, self.optimizer = device, variables, optimizer
         if resume:
             self.dir = Path(resume)
             if not (self.dir / "ckpt.index").is_file():
@@ -46,6 +41,10 @@ class Run:
             self.dir = new_run_dir(runs_dir, Path(script).stem)
         else:
             self.dir = None
+        if chief:  # held until this process ends
+            lock = FileLock(self.dir / "run.lock", f"--resume {self.dir}: another run is writing to that folder",
+                            wait=False, hint="; wait for it to finish, or resume another folder")
+            atexit.register(lock.acquire().release)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done so far
         self.checkpoint = tf.train.Checkpoint(step=self.step, optimizer=optimizer,
                                               **{f"variable{i}": v for i, v in enumerate(variables)})
@@ -62,6 +61,17 @@ class Run:
             json.dump(settings, file, indent=1)
         self.writer = tf.summary.create_file_writer(str(self.dir))
 
+    @contextmanager
+    def full_disk_reported(self):
+        """TensorFlow writes the logs and the checkpoint itself, and says ResourceExhaustedError
+        when the disk is full: one line then, and its half-written checkpoint (ckpt_temp/) goes."""
+        try:
+            yield
+        except tf.errors.ResourceExhaustedError:
+            shutil.rmtree(self.dir / "ckpt_temp", ignore_errors=True)
+            needed = sum(v.numpy().nbytes for v in [*self.variables, *self.optimizer.variables])
+            raise disk_full(self.dir / "ckpt", needed) from None
+
     def timed(self, train_steps, first, last):
         """train_steps(first, last) as numpy values, its time counted as training time."""
         started = time.perf_counter()
@@ -75,14 +85,15 @@ class Run:
         self.step.assign(step + 1)
         if not self.chief:
             return
-        with self.writer.as_default(step=step):
+        with self.full_disk_reported(), self.writer.as_default(step=step):
             tf.summary.scalar("loss", loss)
             tf.summary.scalar("minibatch_accuracy", minibatch_accuracy)
             tf.summary.scalar("validation_accuracy", validation_accuracy)
             tf.summary.scalar("learning_rate", float(learning_rate))
         for key, value in zip(self.history, (step, loss, minibatch_accuracy, validation_accuracy)):
             self.history[key].append(float(value))
-        self.checkpoint.write(str(self.dir / "ckpt"))
+        with self.full_disk_reported():
+            self.checkpoint.write(str(self.dir / "ckpt"))
         with atomic_write(self.history_file, "w") as file:
             json.dump(self.history, file)
 
@@ -93,7 +104,8 @@ class Run:
               f"on {self.device.kind}{digest_line(self.device.strategy, self.variables)}")
         if not self.chief:
             return
-        self.writer.flush()
+        with self.full_disk_reported():
+            self.writer.flush()
         plt = pyplot()
         figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
         left.plot(self.history["step"], self.history["loss"])

@@ -6,6 +6,10 @@ reference (a few hundred bytes), not with the data or TensorFlow in its closure.
 is imported inside the task, limited to the task's cores, and seeded, so a trial gives the
 same result wherever it runs. The data travels once per worker as a Spark broadcast of
 uint8 arrays (a quarter of the float32 size).
+
+Faults: a trial that fails (raises, or diverges to a loss of NaN) is reported in its row
+(`problem`), and the search goes on. A task whose Python worker dies is run again by Spark
+(see workshop/spark.py), so the leaderboard still has every setting.
 """
 import functools
 import os
@@ -75,9 +79,17 @@ def build(trial, seed):
     return model, loss, variables
 
 
+def _row(trial, accuracy, loss, started, problem=""):
+    """A trial's line of the leaderboard."""
+    return {**trial, "validation_accuracy": accuracy, "loss": loss,
+            "seconds": round(time.perf_counter() - started, 2),
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "problem": problem}
+
+
 def train_and_evaluate(trial, data, steps, batch_size, seed, threads=None):
     """Trains the network of `trial` for `steps` SGD steps (momentum 0.9) and scores it on
-    data["valid_*"]. -> the trial with validation accuracy, last minibatch loss, seconds, worker.
+    data["valid_*"]. -> the trial with validation accuracy, last minibatch loss, seconds, worker,
+    and a problem (a diverged trial: "diverged", validation accuracy NaN).
 
     `data`: uint8 images and int labels for train and valid (a Spark broadcast's value).
     `threads`: TensorFlow's thread pools (None: all cores).
@@ -101,18 +113,28 @@ def train_and_evaluate(trial, data, steps, batch_size, seed, threads=None):
                             batch_size, True, seed, "/CPU:0")
     train_steps = replicated_train_steps(tf.distribute.get_strategy(), model, loss, optimizer, variables, minibatch)
     last_loss = float(train_steps(tf.constant(0, tf.int64), tf.constant(steps - 1, tf.int64))[0])
+    if not np.isfinite(last_loss):  # its weights are NaN too: no score to give
+        return _row(trial, float("nan"), float("nan"), started, f"diverged (loss {last_loss})")
     predict = tf.function(lambda images: tf.nn.softmax(model(images, training=False)))
     score = accuracy(predict(normalise(data["valid_images"]).reshape(-1, 784)).numpy(), one_hot(data["valid_labels"]))
-    return {**trial, "validation_accuracy": round(float(score), 2),
-            "loss": round(last_loss, 4) if np.isfinite(last_loss) else float("nan"),
-            "seconds": round(time.perf_counter() - started, 2),
-            "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    return _row(trial, round(float(score), 2), round(last_loss, 4), started)
+
+
+def attempt(trial, data, steps, batch_size, seed, threads=None):
+    """train_and_evaluate, but a trial that raises gets a row that says why: one bad setting
+    must not end a search of many."""
+    started = time.perf_counter()
+    try:
+        return train_and_evaluate(trial, data, steps, batch_size, seed, threads)
+    except Exception as error:
+        reason = (str(error).strip().splitlines() or [""])[0][:200]
+        return _row(trial, float("nan"), float("nan"), started, f"failed: {type(error).__name__}: {reason}")
 
 
 def spark_task(trial, shared, steps, batch_size, seed):
     """A Spark task: one trial on the broadcast data, TensorFlow limited to the task's cores."""
     from pyspark import TaskContext
-    return train_and_evaluate(trial, shared.value, steps, batch_size, seed, threads=TaskContext.get().cpus())
+    return attempt(trial, shared.value, steps, batch_size, seed, threads=TaskContext.get().cpus())
 
 
 def search(trials, data, steps, batch_size, seed, context=None):
@@ -120,11 +142,12 @@ def search(trials, data, steps, batch_size, seed, context=None):
     -> (results sorted best first, wall seconds)"""
     started = time.perf_counter()
     if context is None:
-        results = [train_and_evaluate(trial, data, steps, batch_size, seed) for trial in trials]
+        results = [attempt(trial, data, steps, batch_size, seed) for trial in trials]
     else:
         shared = context.broadcast(data)  # sent to each worker once, not with every task
         task = functools.partial(spark_task, shared=shared, steps=steps, batch_size=batch_size, seed=seed)
         results = context.parallelize(trials, len(trials)).map(task).collect()
         shared.unpersist()
-    results.sort(key=lambda r: (-r["validation_accuracy"], np.nan_to_num(r["loss"], nan=np.inf)))
+    results.sort(key=lambda r: (np.nan_to_num(-r["validation_accuracy"], nan=np.inf),  # failed ones last
+                                np.nan_to_num(r["loss"], nan=np.inf)))
     return results, time.perf_counter() - started

@@ -7,22 +7,32 @@ for A-J. A side file `notMNIST.json` records where the data came from.
 
 Writing: 220,000 float32 images are 690 MB. Instead of building them in memory and
 pickling (2× the memory), `write_pickle` writes the pickle opcodes itself and converts the
-uint8 images to float32 a chunk at a time, straight into the file.
+uint8 images to float32 a chunk at a time, straight into the file, hashing them on the way.
+
+The pickle and notMNIST.json are one unit: the JSON records the pickle's size and SHA-256,
+and `StagedPickle.commit` puts the pair in place so that a kill at any moment leaves the old
+pair, no pickle, or the new pair — never a pickle beside the record of another one.
+`one_writer` lets one build at a time write a data folder.
 
 Reading: unpickling runs whatever the file says (any importable function, with any
-arguments), so `load_notmnist` only admits the few numpy functions that rebuild arrays.
+arguments), so `load_notmnist` only admits the few numpy functions that rebuild arrays. It
+warns when notMNIST.json is missing or describes another pickle (then the origin is unknown).
 """
 import hashlib
 import json
+import os
 import pickle
 import struct
+import sys
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from workshop.errors import UserError
-from workshop.files import atomic_write
+from workshop.files import atomic_write, remove_temporaries, staged_write, temporary_path
+from workshop.locks import FileLock
 
 LETTERS = "ABCDEFGHIJ"
 SIZE = 28
@@ -74,19 +84,86 @@ def _array_opcodes(file, shape, dtype, chunks):
     file.write(b"t" + _text("C") + b"tR")  # TUPLE (shape), order, TUPLE (args), REDUCE
 
 
+class _Hashing:
+    """A file that also hashes (SHA-256) and counts what is written to it."""
+
+    def __init__(self, file):
+        self.file, self.sha256, self.bytes = file, hashlib.sha256(), 0
+
+    def write(self, data):
+        self.sha256.update(data)
+        self.bytes += memoryview(data).nbytes
+        self.file.write(data)
+
+
+def _pickle_size(splits):
+    """The pickle's size in bytes, less a few hundred bytes of opcodes."""
+    return sum(len(labels) * (SIZE * SIZE * 4 + 4) for _, labels in splits.values())
+
+
+def _write_splits(file, splits, chunk):
+    """Writes the pickle of `splits` (see write_pickle) to `file`. -> its size and SHA-256"""
+    file = _Hashing(file)
+    file.write(b"\x80\x05}(")  # PROTO 5, EMPTY_DICT, MARK
+    for name, (images, labels) in splits.items():
+        n = len(labels)
+        file.write(_text(f"{name}_dataset"))
+        _array_opcodes(file, (n, SIZE, SIZE), np.float32,
+                       (normalise(images(range(i, min(i + chunk, n)))) for i in range(0, n, chunk)))
+        file.write(_text(f"{name}_labels"))
+        _array_opcodes(file, (n,), np.int32, [labels])
+    file.write(b"u.")  # SETITEMS, STOP
+    return {"pickle_bytes": file.bytes, "pickle_sha256": file.sha256.hexdigest()}
+
+
 def write_pickle(path, splits, chunk=16384):
-    """Writes notMNIST.pickle atomically. `splits` maps train/valid/test to (images, labels),
-    where images is a callable taking an index range and returning uint8 pixels."""
-    with atomic_write(path) as file:
-        file.write(b"\x80\x05}(")  # PROTO 5, EMPTY_DICT, MARK
-        for name, (images, labels) in splits.items():
-            n = len(labels)
-            file.write(_text(f"{name}_dataset"))
-            _array_opcodes(file, (n, SIZE, SIZE), np.float32,
-                           (normalise(images(range(i, min(i + chunk, n)))) for i in range(0, n, chunk)))
-            file.write(_text(f"{name}_labels"))
-            _array_opcodes(file, (n,), np.int32, [labels])
-        file.write(b"u.")  # SETITEMS, STOP
+    """Writes a pickle alone (no notMNIST.json), atomically. `splits` maps train/valid/test to
+    (images, labels), where images is a callable taking an index range and returning uint8 pixels."""
+    with atomic_write(path, needed=_pickle_size(splits)) as file:
+        _write_splits(file, splits, chunk)
+
+
+@dataclass
+class StagedPickle:
+    """A complete pickle under its temporary name, waiting for its notMNIST.json: see commit."""
+    path: Path
+    fingerprint: dict  # pickle_bytes and pickle_sha256
+
+    def commit(self, provenance):
+        """Writes `provenance` and the pickle's fingerprint as notMNIST.json, and puts the pair in place.
+
+        The order makes a kill at any moment leave a pair that matches, or no pickle: the old
+        pickle goes first, then the new JSON takes its name, then the new pickle."""
+        record = provenance_path(self.path)
+        with staged_write(record, "w") as file:
+            json.dump({**provenance, **self.fingerprint}, file, indent=1)
+        self.path.unlink(missing_ok=True)
+        os.replace(temporary_path(record), record)
+        os.replace(temporary_path(self.path), self.path)
+
+
+def stage_pickle(path, splits, chunk=16384):
+    """Writes the pickle of `splits` (see write_pickle) beside `path`, for StagedPickle.commit.
+    If the commit never comes, one_writer removes it."""
+    with staged_write(path, needed=_pickle_size(splits)) as file:
+        return StagedPickle(Path(path), _write_splits(file, splits, chunk))
+
+
+@contextmanager
+def one_writer(data_dir, wait=True):
+    """Holds data_dir's lock (notMNIST.lock) for the block: one build at a time writes there.
+    Another build waits (wait=False: stops); the temporaries of failed or killed builds go."""
+    lock = FileLock(Path(data_dir) / "notMNIST.lock", f"another create_notmnist.py is writing {data_dir}",
+                    wait, hint="; wait for it to finish (or run without --no-wait, which waits)")
+    folders = (Path(data_dir), Path(data_dir) / "synthetic")  # where create_notmnist.py writes
+    with lock:
+        for folder in folders:
+            remove_temporaries(folder)
+        try:
+            yield
+        finally:
+            for folder in folders:
+                remove_temporaries(folder)
 
 
 # --- reading -------------------------------------------------------------------------
@@ -122,7 +199,7 @@ class NotMNIST:
 
     def describe(self):
         kind = {True: "SYNTHETIC (letters rendered from fonts, not the real notMNIST)",
-                False: "real notMNIST", None: "of unknown origin (no notMNIST.json)"}
+                False: "real notMNIST", None: "of unknown origin (no notMNIST.json that matches)"}
         sizes = ", ".join(f"{name} {len(split[1]):,}" for name, split in
                           (("train", self.train), ("valid", self.valid), ("test", self.test)))
         return f"{sizes} images; data {kind[self.synthetic]}"
@@ -134,22 +211,40 @@ def load_notmnist(path):
     if not path.is_file():
         raise UserError(f"{path} not found: run `python create_notmnist.py` first "
                         "(or pass --data with the pickle's path)")
-    try:
-        with open(path, "rb") as file:
+    record = provenance_path(path)
+    provenance = json.loads(record.read_text()) if record.is_file() else None
+    with open(path, "rb") as file:
+        try:
             data = _ArraysOnly(file, encoding="latin1").load()
-    except _Refused as refusal:
-        raise UserError(f"refusing to load {path}: {refusal}, which a data file never needs "
-                        "(an untrusted pickle can run any code); rebuild it with "
-                        "create_notmnist.py") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, struct.error) as error:
-        raise UserError(f"{path} is not a readable notMNIST pickle ({error}); "
-                        "rebuild it with create_notmnist.py --force") from None
+        except _Refused as refusal:
+            raise UserError(f"refusing to load {path}: {refusal}, which a data file never needs "
+                            "(an untrusted pickle can run any code); rebuild it with "
+                            "create_notmnist.py") from None
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+                KeyError, struct.error) as error:
+            raise UserError(f"{path} is not a readable notMNIST pickle ({error}); "
+                            "rebuild it with create_notmnist.py --force") from None
+        problem = f"no {record.name} beside it" if provenance is None else mismatch(path, provenance, file)
     splits = [_checked(path, data, name) for name in ("train", "valid", "test")]
-    provenance = {}
-    if provenance_path(path).is_file():
-        provenance = json.loads(provenance_path(path).read_text())
-    return NotMNIST(*splits, provenance)
+    if problem:
+        print(f"warning: {path}: {problem}, so where its data came from is unknown; "
+              "create_notmnist.py rebuilds it with its record", file=sys.stderr, flush=True)
+    return NotMNIST(*splits, {} if problem else provenance)
+
+
+def mismatch(path, provenance, file=None):
+    """Why `provenance` (notMNIST.json) does not describe the pickle at `path`; None if it does.
+    `file`: the pickle, open already (load_notmnist checks the very bytes it loaded)."""
+    if "pickle_sha256" not in provenance:
+        return f"{provenance_path(path).name} records no SHA-256 of it (an older create_notmnist.py wrote it)"
+    with nullcontext(file) if file else open(path, "rb") as opened:
+        opened.seek(0)
+        size, sha256 = os.fstat(opened.fileno()).st_size, None
+        if size == provenance.get("pickle_bytes"):  # else no need to read it all
+            sha256 = hashlib.file_digest(opened, "sha256").hexdigest()
+    if (size, sha256) != (provenance.get("pickle_bytes"), provenance["pickle_sha256"]):
+        return f"{provenance_path(path).name} describes another pickle (its size or SHA-256 differs)"
+    return None
 
 
 def _checked(path, data, name):

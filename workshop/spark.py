@@ -14,6 +14,7 @@ from workshop.errors import UserError
 
 REPOSITORY = str(Path(__file__).resolve().parent.parent)
 JAVA_HINT = "install Java 17 or 21 (e.g. apt install openjdk-17-jre-headless) or set JAVA_HOME"
+TASK_ATTEMPTS = 4  # a task whose worker died runs again, up to this many times in all (Spark's default on a cluster)
 
 
 def _check_java():
@@ -25,6 +26,13 @@ def _check_java():
     found = re.search(r'version "(\d+)', version)
     if found and int(found.group(1)) < 17:
         raise UserError(f"Spark 4 needs Java 17 or newer, found Java {found.group(1)} at {java}: {JAVA_HINT}")
+
+
+def with_retries(master):
+    """local[N] -> local[N,TASK_ATTEMPTS]: a local Spark runs a failed task only once, unless its
+    master URL says how many attempts (spark.task.maxFailures counts on a cluster only)."""
+    local = re.fullmatch(r"local(?:\[([^,\]]+)\])?", master)
+    return f"local[{local[1] or 1},{TASK_ATTEMPTS}]" if local else master
 
 
 def spark_context(master, app_name):
@@ -39,6 +47,8 @@ def spark_context(master, app_name):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # tasks run this Python, with TensorFlow
     if not master and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit
         master = "local[*]"
+    if master:
+        master = with_retries(master)
     builder = (SparkSession.builder.appName(app_name).config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                # a cluster's Python workers find the workshop package at the same path
