@@ -97,7 +97,7 @@ def _read(path, **options):
 def _numbers(cells, path, column):
     """The cells as floats; empty cells become NaN, text is an error naming its line."""
     text = cells.str.strip()
-    values = pd.to_numeric(text.replace("", None), errors="coerce").to_numpy(np.float64)
+    values = pd.to_numeric(text.mask(text == ""), errors="coerce").to_numpy(np.float64)
     bad = np.flatnonzero((text != "").to_numpy() & ~np.isfinite(values))
     if len(bad):
         raise UserError(f"{path}, line {bad[0] + 2}: {column} is {cells.iloc[bad[0]]!r}, not a number "
@@ -166,10 +166,8 @@ def parse_times(cells, time_format, path, column):
 
 
 def _parse(text, time_format):
-    try:
-        return pd.to_datetime(text, format=time_format, errors="coerce")
-    except ValueError:  # mixed UTC offsets, as when daylight saving time starts or ends
-        return pd.to_datetime(text, format=time_format, errors="coerce", utc=True)
+    """Times with a UTC offset are put on UTC: the offset may change with daylight saving time."""
+    return pd.to_datetime(text, format=time_format, errors="coerce", utc="%z" in time_format)
 
 
 def _regularity(times):
