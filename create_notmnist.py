@@ -7,7 +7,8 @@ notMNIST_small, reports images that also occur in train, and writes the pickle i
 format, a provenance record (notMNIST.json) and a picture of samples.
 
 No internet? --synthetic renders notMNIST-like letters from the fonts on this machine and
-runs the same pipeline on them; everything it produces says that it is synthetic.
+runs the same pipeline on them; everything it produces says that it is synthetic. Its
+small archive holds font families the large one lacks, and valid comes from it too.
 """
 import json
 import time
@@ -82,21 +83,25 @@ def official_archives(data_dir):
 
 
 def synthetic_archives(data_dir):
-    """Renders stand-in archives into data_dir/synthetic/ (reused while the settings match)."""
-    from workshop.synthetic import find_fonts, write_synthetic_archive
+    """Renders stand-in archives into data_dir/synthetic/ (reused while the settings match): the
+    large one (train) from some font families, the small one (valid and test) from the others."""
+    from workshop.synthetic import JUNK, find_fonts, split_fonts, write_synthetic_archive
     folder = data_dir / "synthetic"
     folder.mkdir(parents=True, exist_ok=True)
     fonts = find_fonts([FONTS] if FONTS else [])
-    print(f"SYNTHETIC data: rendering letters A-J from {len(fonts)} fonts found on this machine")
+    font_split = dict(zip(_ARCHIVES, split_fonts(fonts)))
+    print(f"SYNTHETIC data: rendering letters A-J from {len(fonts)} fonts found on this machine; "
+          f"{len(font_split['small'])} of them (whole families) only for valid and test")
     paths, recipes = {}, {}
-    for (part, (name, _)), images, seed in zip(_ARCHIVES.items(), (TRAIN_SIZE + VALID_SIZE, TEST_SIZE),
+    for (part, (name, _)), images, seed in zip(_ARCHIVES.items(), (TRAIN_SIZE, VALID_SIZE + TEST_SIZE),
                                               (SEED, SEED + 1)):
         per_class = int(np.ceil(images / len(notmnist.LETTERS) * SYNTHETIC_MARGIN))
         path, recipe_file = folder / name, folder / (name + ".json")
-        recipe = {"per_class": per_class, "seed": seed, "fonts": [str(f) for f in fonts]}
+        recipe = {"per_class": per_class, "seed": seed, "junk": JUNK[part], "fonts": [str(f) for f in font_split[part]]}
         if FORCE or not path.is_file() or not recipe_file.is_file() \
                 or json.loads(recipe_file.read_text()) != recipe:
-            write_synthetic_archive(path, name.removesuffix(".tar.gz"), per_class, seed, fonts, WORKERS)
+            write_synthetic_archive(path, name.removesuffix(".tar.gz"), per_class, seed, font_split[part],
+                                    WORKERS, JUNK[part])
             with atomic_write(recipe_file, "w") as file:
                 json.dump(recipe, file, indent=1)
         paths[part], recipes[part] = path, recipe
@@ -164,13 +169,19 @@ def build(data_dir):
     report_archive(small)
 
     # The 2016 recipe: per letter, valid first, then train, from the large archive; test from small.
+    # Synthetic: valid from the small archive too, whose fonts the training set never saw.
     t = time.perf_counter()
     rng = np.random.default_rng(SEED)
-    valid, train = notmnist.choose(large, [VALID_SIZE, TRAIN_SIZE], rng)
-    (test,) = notmnist.choose(small, [TEST_SIZE], rng)
+    if synthetic:
+        (train,) = notmnist.choose(large, [TRAIN_SIZE], rng)
+        valid, test = notmnist.choose(small, [VALID_SIZE, TEST_SIZE], rng)
+    else:
+        valid, train = notmnist.choose(large, [VALID_SIZE, TRAIN_SIZE], rng)
+        (test,) = notmnist.choose(small, [TEST_SIZE], rng)
+    valid_archive = small if synthetic else large
     valid_in_train, test_in_train, test_in_valid = notmnist.overlaps(
         *(notmnist.content_keys(archive.store, idx) for archive, idx in
-          ((large, train), (large, valid), (small, test))))
+          ((large, train), (valid_archive, valid), (small, test))))
     overlap = {"valid_in_train": int(valid_in_train.sum()), "test_in_train": int(test_in_train.sum()),
                "test_in_valid": int(test_in_valid.sum())}
     print(f"Overlap: {overlap['valid_in_train']:,} of {len(valid):,} valid images "
@@ -183,7 +194,7 @@ def build(data_dir):
     timings["split"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    splits = {"train": (large.store, train), "valid": (large.store, valid), "test": (small.store, test)}
+    splits = {"train": (large.store, train), "valid": (valid_archive.store, valid), "test": (small.store, test)}
     staged = notmnist.stage_pickle(output, {name: (lambda part, store=store, idx=idx: store.take(idx[part.start:part.stop]),
                                                  store.labels[idx].astype(np.int32))
                                           for name, (store, idx) in splits.items()})
@@ -201,6 +212,8 @@ def build(data_dir):
         "counts_per_class": {name: np.bincount(store.labels[idx], minlength=10).tolist()
                              for name, (store, idx) in splits.items()},
         "overlap": overlap, "deduped": DEDUPE,
+        "synthetic_fonts": recipes and {"train": [Path(f).name for f in recipes["large"]["fonts"]],
+                                        "valid_and_test": [Path(f).name for f in recipes["small"]["fonts"]]},
         "archives": {part: {"path": str(a.path), "bytes": a.size, "sha256": a.sha256,
                             "mtime_ns": a.path.stat().st_mtime_ns, "root": a.root,
                             "images_per_class": a.counts().tolist(), "skipped": a.skipped,

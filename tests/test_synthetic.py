@@ -1,15 +1,20 @@
-"""The synthetic stand-in: fonts found, letters rendered like notMNIST, archives in the official layout."""
+"""The synthetic stand-in: fonts found and split by family, letters rendered like notMNIST with
+its variety and junk, archives in the official layout."""
+import base64
 import io
+import json
 import shutil
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
 from conftest import LETTERS, run_script
 from workshop.errors import UserError
-from workshop.synthetic import find_fonts, render_letter, write_synthetic_archive
+from workshop.synthetic import (JUNK_CHARACTERS, find_fonts, render_junk, render_letter, split_fonts,
+                                 write_synthetic_archive)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +35,20 @@ def test_extra_font_folder_is_searched_and_a_missing_one_is_an_error(fonts, tmp_
     assert len(find_fonts([tmp_path])) == len(fonts)  # an empty folder adds nothing
 
 
+def family(font):
+    return ImageFont.truetype(str(font), 12).getname()[0]
+
+
+def test_fonts_are_split_by_family_the_same_way_every_time(fonts):
+    train, held_out = split_fonts(fonts)
+    assert sorted(train + held_out) == sorted(fonts) and not set(train) & set(held_out)
+    assert not {family(font) for font in train} & {family(font) for font in held_out}
+    assert 0.2 <= len(held_out) / len(fonts) <= 0.5
+    assert split_fonts(list(reversed(fonts))) == (train[::-1], held_out[::-1])  # same fonts, same split
+    with pytest.raises(UserError, match="at least two families"):
+        split_fonts([font for font in fonts if family(font) == "DejaVu Sans"])
+
+
 def test_rendered_letters_fill_the_box_like_notmnist(fonts):
     rng = np.random.default_rng(0)
     images = np.stack([render_letter(fonts[n % len(fonts)], letter, rng)
@@ -42,10 +61,31 @@ def test_rendered_letters_fill_the_box_like_notmnist(fonts):
     assert 60 < images.mean() < 160
 
 
+def test_letters_vary_like_notmnist_fonts(fonts):
+    rng = np.random.default_rng(1)
+    images = np.stack([render_letter(fonts[n % len(fonts)], LETTERS[n % 10], rng) for n in range(1000)])
+    rims = np.concatenate([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], axis=1)
+    inverted = (rims > 128).mean(axis=1) > 0.7  # a dark letter cut out of a light block
+    assert 0.03 < inverted.mean() < 0.2
+    ink = np.where(inverted[:, None, None], 255 - images, images).reshape(1000, -1) > 128
+    assert (ink.mean(axis=1) < 0.15).sum() > 20  # hairlines and outlines
+    assert (ink.mean(axis=1) > 0.6).sum() > 20  # ultra-bold
+    grain = ((images > 30) & (images < 225)).reshape(1000, -1).mean(axis=1) > 0.3
+    assert 0.01 < grain.mean() < 0.2  # noise or blur on a few
+    assert len({image.tobytes() for image in images}) > 950  # a plain block-like I repeats, as in notMNIST
+
+
+def test_junk_is_no_letter(fonts):
+    assert not set(JUNK_CHARACTERS) & set(LETTERS + LETTERS.lower())
+    rng = np.random.default_rng(2)
+    junk = np.stack([render_junk(fonts[n % len(fonts)], rng) for n in range(100)])
+    assert junk.shape == (100, 28, 28) and junk.dtype == np.uint8 and (junk.reshape(100, -1).max(axis=1) > 0).all()
+
+
 def test_archive_has_the_official_layout_balanced_and_reproducible(fonts, tmp_path):
     record = write_synthetic_archive(tmp_path / "a.tar.gz", "notMNIST_large", 7, seed=3,
-                                     fonts=fonts[:5], workers=2)
-    assert record["per_class"] == 7 and len(record["fonts"]) == 5
+                                     fonts=fonts[:5], workers=2, junk=0.1)
+    assert record["per_class"] == 7 and len(record["fonts"]) == 5 and record["junk"] == 0.1
     with tarfile.open(tmp_path / "a.tar.gz") as archive:
         members = [m for m in archive.getmembers() if m.isfile()]
         roots = {m.name.split("/")[0] for m in members}
@@ -56,9 +96,20 @@ def test_archive_has_the_official_layout_balanced_and_reproducible(fonts, tmp_pa
         for member in members:
             image = Image.open(io.BytesIO(archive.extractfile(member).read()))
             assert image.format == "PNG" and image.mode == "L" and image.size == (28, 28)
-    write_synthetic_archive(tmp_path / "b.tar.gz", "notMNIST_large", 7, seed=3, fonts=fonts[:5], workers=1)
+    write_synthetic_archive(tmp_path / "b.tar.gz", "notMNIST_large", 7, seed=3, fonts=fonts[:5], workers=1,
+                            junk=0.1)
     assert (tmp_path / "a.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz", "b.tar.gz"]
+    write_synthetic_archive(tmp_path / "c.tar.gz", "notMNIST_large", 7, seed=4, fonts=fonts[:5], workers=1,
+                            junk=0.1)
+    assert (tmp_path / "a.tar.gz").read_bytes() != (tmp_path / "c.tar.gz").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz", "b.tar.gz", "c.tar.gz"]
+
+
+def member_fonts(archive):
+    """The font file names behind an archive's members (names are base64 of font-number.ttf, as in notMNIST)."""
+    with tarfile.open(archive) as tar:
+        return {base64.b64decode(member.name.split("/")[-1].removesuffix(".png")).decode().rsplit("-", 1)[0]
+                for member in tar.getmembers() if member.isfile()}
 
 
 @pytest.mark.slow
@@ -68,8 +119,15 @@ def test_create_notmnist_synthetic_says_so_everywhere(tmp_path):
                         "--train-size", 200, "--valid-size", 50, "--test-size", 50)
     assert result.returncode == 0, result.stderr
     assert "SYNTHETIC" in result.stdout
-    import json
-    assert json.loads((data / "notMNIST.json").read_text())["synthetic"] is True
+    record = json.loads((data / "notMNIST.json").read_text())
+    assert record["synthetic"] is True
+    # Valid and test letters come from font families that train never saw, and the record says which.
+    split = record["synthetic_fonts"]
+    assert split["train"] and split["valid_and_test"] and not set(split["train"]) & set(split["valid_and_test"])
+    assert member_fonts(data / "synthetic" / "notMNIST_large.tar.gz") <= {Path(f).stem for f in split["train"]}
+    assert member_fonts(data / "synthetic" / "notMNIST_small.tar.gz") <= {
+        Path(f).stem for f in split["valid_and_test"]}
+    assert record["sizes"] == {"train": 200, "valid": 50, "test": 50}
     from workshop.notmnist import load_notmnist
     assert "SYNTHETIC" in load_notmnist(data / "notMNIST.pickle").describe()
     assert sorted(p.name for p in (data / "synthetic").iterdir()) == [

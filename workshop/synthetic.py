@@ -1,10 +1,14 @@
 """A notMNIST stand-in for machines that cannot download it: letters rendered from fonts.
 
 notMNIST itself is glyphs A–J taken from thousands of fonts, each glyph stretched to fill a
-28×28 box (an "I" becomes a wide block), white on black. We do the same with every font
-this machine has, and vary each glyph the way different fonts differ: stroke weight, slant,
-proportions, and decorative styles (outlined, inverted, shadowed, striped). The archives it
-writes have the official layout, so the normal pipeline reads them like the real ones.
+28×28 box (an "I" becomes a wide block), white on black, and about 6 % of its large archive
+is junk: pictures, ornaments and other characters filed under some letter. We do the same with
+every font this machine has, and vary each glyph the way different fonts differ: stroke weight
+from hairline to black, slant, proportions, clipped letters, noise, and decorative styles
+(outlined, inverted, shadowed, patterned, framed). Whole font families are held out of the
+training archive: validation and test letters come from fonts the network never saw, as with
+the real test set. The archives it writes have the official layout, so the normal pipeline
+reads them like the real ones.
 """
 import base64
 import gzip
@@ -29,9 +33,27 @@ from workshop.progress import Progress
 EM = 96  # glyphs are drawn this large (pixels); shrinking them to 28×28 antialiases them
 CHUNK = 500  # images per task sent to a worker
 MTIME = 1315000000  # the official archives' member time: fixed, so that output is reproducible
+HELD_OUT = 0.3  # share of the fonts (whole families) kept out of training, for validation and test
+# Junk (images of no letter) per archive, as in the real ones: Bulatov estimated 6.5 % label
+# errors in notMNIST_large (train) and 0.5 % in the hand-cleaned notMNIST_small (test).
+JUNK = {"large": 0.065, "small": 0.005}
 SYSTEM_FONT_DIRS = ["/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",
                     "/Library/Fonts", "/System/Library/Fonts", "~/Library/Fonts",
                     os.path.join(os.environ.get("WINDIR", "C:/Windows"), "Fonts")]
+
+
+def _draws(cmap, letters):
+    """True if the font with this character map draws `letters` as letters. Symbol fonts map
+    letters to other shapes, which their glyph names give away: cmex10 draws 'parenrightbt'
+    for A, cmsy10 'turnstileright' for a, LastResort one 'lastresortlatin' box for every letter."""
+    names = [cmap.get(ord(letter)) for letter in letters]
+    return all(name and (name == letter or not name.isalpha()) for name, letter in zip(names, letters))
+
+
+@lru_cache(maxsize=None)
+def _has_small_letters(font):
+    from fontTools.ttLib import TTFont
+    return _draws(TTFont(str(font), lazy=True, fontNumber=0).getBestCmap() or {}, LETTERS.lower())
 
 
 def _font_name(path):
@@ -42,10 +64,7 @@ def _font_name(path):
         cmap = TTFont(str(path), lazy=True, fontNumber=0).getBestCmap() or {}
     except Exception:  # noqa: BLE001 - a font that does not load is simply not usable
         return None
-    # Symbol fonts map A–J to other shapes, which their glyph names give away: cmex10 draws
-    # 'parenrightbt' for A, LastResort one 'lastresortlatin' box for every letter.
-    names = [cmap.get(ord(letter)) for letter in LETTERS]
-    if not all(name and (name == letter or not name.isalpha()) for name, letter in zip(names, LETTERS)):
+    if not _draws(cmap, LETTERS):
         return None
     shapes = {bytes(face.getmask(letter)) for letter in LETTERS}
     if len(shapes) < len(LETTERS) or not all(any(shape) for shape in shapes):
@@ -74,22 +93,50 @@ def find_fonts(extra_dirs=()):
     return sorted(fonts, key=lambda path: (path.name, str(path)))
 
 
+def split_fonts(fonts, held_out=HELD_OUT):
+    """(training fonts, held-out fonts): whole families (all styles of DejaVu Serif, say) go to
+    one side, about `held_out` of the fonts to the held-out side. Families are taken in the
+    order of a hash of their name, so the split depends only on which fonts there are."""
+    families = {}
+    for font in fonts:
+        families.setdefault(ImageFont.truetype(str(font), 12).getname()[0], []).append(font)
+    if len(families) < 2:
+        raise UserError(f"the synthetic letters need fonts of at least two families (one to train on, "
+                        f"one to test on), found {len(families)}: install some (e.g. the DejaVu or "
+                        "Liberation fonts) or pass --fonts DIR with .ttf/.otf files")
+    held = []
+    for family in sorted(families, key=lambda name: hashlib.sha256(name.encode()).hexdigest()):
+        if len(held) >= held_out * len(fonts) or len(held) + len(families[family]) == len(fonts):
+            break
+        held += families[family]
+    return [font for font in fonts if font not in held], [font for font in fonts if font in held]
+
+
 @lru_cache(maxsize=None)
 def _face(font):
     return ImageFont.truetype(str(font), EM)
 
 
 @lru_cache(maxsize=None)
-def _glyph(font, letter, weight, outline=False):
-    """`letter` in the font at path `font`, white on black, EM pixels high, cropped to its ink.
+def _glyph(font, char, weight, outline=False):
+    """`char` in the font at path `font`, white on black, EM pixels high, cropped to its ink.
     weight > 0 emboldens it by a stroke that many pixels wide, weight < 0 thins it; outline
     keeps only a ring of width 2×weight around its contour. Cached: drawn once per process."""
     stroke = max(weight, 0)
-    left, top, right, bottom = _face(font).getbbox(letter, stroke_width=stroke)
-    image = Image.new("L", (right - left, bottom - top))
-    ImageDraw.Draw(image).text((-left, -top), letter, font=_face(font), fill=0 if outline else 255,
+    left, top, right, bottom = _face(font).getbbox(char, stroke_width=stroke)
+    image = Image.new("L", (max(right - left, 1), max(bottom - top, 1)))
+    ImageDraw.Draw(image).text((-left, -top), char, font=_face(font), fill=0 if outline else 255,
                                stroke_width=stroke, stroke_fill=255)
     return image.filter(ImageFilter.MinFilter(1 - 2 * weight)) if weight < 0 else image
+
+
+def _pattern(size, rng):
+    """A 0/255 mask of bars, a checkerboard or dots with a period of 6-13 pixels."""
+    period = int(rng.integers(6, 14))
+    y, x = np.indices((size[1], size[0])) % period < period // 2
+    kind = rng.integers(4)
+    mask = [y, x, x ^ y, x & y][kind]
+    return Image.fromarray(mask.astype(np.uint8) * 255)
 
 
 def _decorate(glyph, rng):
@@ -103,12 +150,22 @@ def _decorate(glyph, rng):
         canvas.paste(0, (0, 0), glyph.filter(ImageFilter.MaxFilter(3)))
         canvas.paste(255, (0, 0), glyph)
         return canvas
-    if style < 0.08:  # striped: the glyph seen through horizontal or vertical bars
-        period = int(rng.integers(6, 14))
-        bars = (np.arange(max(glyph.size)) % period < period // 2).astype(np.uint8) * 255
-        mask = np.broadcast_to(bars[:glyph.height, None] if rng.random() < 0.5 else bars[:glyph.width],
-                               (glyph.height, glyph.width))
-        return ImageChops.multiply(glyph, Image.fromarray(np.ascontiguousarray(mask)))
+    if style < 0.09:  # patterned: the glyph seen through bars, a checkerboard or dots
+        return ImageChops.multiply(glyph, _pattern(glyph.size, rng))
+    if style < 0.11:  # framed: the letter in a box
+        pad = int(rng.integers(4, 16))
+        canvas = Image.new("L", (glyph.width + 2 * pad, glyph.height + 2 * pad))
+        ImageDraw.Draw(canvas).rectangle((0, 0, canvas.width - 1, canvas.height - 1), outline=255,
+                                         width=int(rng.integers(2, 6)))
+        canvas.paste(glyph, (pad, pad))
+        return canvas
+    if style < 0.13:  # an inline: a dark line runs along the middle of strokes that are thick enough
+        core = glyph.filter(ImageFilter.MinFilter(7))
+        return ImageChops.subtract(glyph, ImageChops.subtract(core, core.filter(ImageFilter.MinFilter(3))))
+    if style < 0.16:  # a pixel font: the glyph on a coarse grid of square pixels
+        cells = int(rng.integers(5, 11))
+        coarse = glyph.resize((cells, max(round(cells * glyph.height / glyph.width), 1)), Image.Resampling.BOX)
+        return coarse.point(lambda value: 255 * (value > 100)).resize(glyph.size, Image.Resampling.NEAREST)
     return glyph
 
 
@@ -133,8 +190,9 @@ def _stretch(glyph, rng, width, height):
     """The glyph stretched to width×height, unevenly: the inner points of a 3×3 grid over it
     move a little, as the bar of an A or the waist of a B sits higher or lower from font to font."""
     xs, ys = _GRID[0].copy(), _GRID[1].copy()
-    xs[:, 1] += rng.normal(0, 0.05, 3)  # edge midpoints slide along their edge, the centre anywhere
-    ys[1, :] += rng.normal(0, 0.05, 3)
+    wobble = 0.05 if rng.random() < 0.8 else 0.12  # and a few fonts are odder than that
+    xs[:, 1] += rng.normal(0, wobble, 3)  # edge midpoints slide along their edge, the centre anywhere
+    ys[1, :] += rng.normal(0, wobble, 3)
     xs, ys = xs * glyph.width, ys * glyph.height
     big = 2 * SIZE  # warp at twice the size, then shrink with the filter notMNIST shows: Lanczos
     mesh = [((i * big // 2, j * big // 2, (i + 1) * big // 2, (j + 1) * big // 2),
@@ -145,25 +203,54 @@ def _stretch(glyph, rng, width, height):
     return warped.resize((width, height), Image.Resampling.LANCZOS)
 
 
+def _clip(box, rng):
+    """The ink box (left, top, right, bottom), with up to 3 pixels shaved off each side (fonts
+    differ that much) and now and then a large part cut away, as the box of many notMNIST
+    glyphs cuts off a swash, a serif or half the letter."""
+    left, top, right, bottom = np.array(box) + rng.integers(0, 4, 4) * [1, 1, -1, -1]
+    if rng.random() < 0.04:
+        side, keep = int(rng.integers(4)), rng.uniform(0.55, 0.85)
+        if side == 0:
+            left = right - keep * (right - left)
+        elif side == 1:
+            top = bottom - keep * (bottom - top)
+        elif side == 2:
+            right = left + keep * (right - left)
+        else:
+            bottom = top + keep * (bottom - top)
+    return int(left), int(top), max(int(right), int(left) + 1), max(int(bottom), int(top) + 1)
+
+
+def _noisy(pixels, rng):
+    """Now and then grain, speckles or a textured background, as in scanned or decorative fonts."""
+    roll = rng.random()
+    if roll < 0.03:
+        return np.clip(pixels + rng.normal(0, rng.uniform(15, 50), pixels.shape), 0, 255).astype(np.uint8)
+    if roll < 0.05:
+        specks = rng.random(pixels.shape) < rng.uniform(0.02, 0.1)
+        return np.where(specks, 255 - pixels, pixels).astype(np.uint8)
+    if roll < 0.07:
+        background = np.asarray(_pattern((SIZE, SIZE), rng)) * rng.uniform(0.2, 0.5)
+        return np.maximum(pixels, background).astype(np.uint8)
+    return pixels
+
 
 def render_letter(font, letter, rng):
     """One notMNIST-like image (28×28 uint8, white on black) of `letter` in the font at path
     `font` (str or Path), varied at random by `rng` (a numpy Generator)."""
+    if rng.random() < 0.12 and _has_small_letters(font):  # many notMNIST fonts draw capitals as a, b, ...
+        letter = letter.lower()
     if rng.random() < 0.08:  # outlined letters
         glyph = _glyph(font, letter, int(rng.integers(1, 4)), outline=True)
-    else:  # hairline to black
-        glyph = _decorate(_glyph(font, letter, int(rng.choice([-1, 0, 0, 0, 0, 0, 1, 2, 3, 5]))), rng)
+    else:  # hairline to ultra black
+        glyph = _decorate(_glyph(font, letter, int(rng.choice([-2, -1, -1, 0, 0, 0, 0, 1, 2, 3, 5, 8]))), rng)
     roll = rng.random()  # a third of the fonts here are italic already: slant a few more
     shear = rng.uniform(0.1, 0.45) if roll < 0.15 else rng.normal(0, 0.05) if roll < 0.4 else 0.0
     angle = np.radians(rng.normal(0, 5)) if rng.random() < 0.15 else 0.0
     if shear or angle:
         glyph = _slant(glyph.crop((-2, -2, glyph.width + 2, glyph.height + 2)), shear, angle)
-    # Crop to the solid ink, not the faint antialiased rim, and shave up to 3 pixels off each
-    # side (fonts differ that much), so that the glyph fills the box.
-    left, top, right, bottom = glyph.convert("1", dither=Image.Dither.NONE).getbbox() or (0, 0, *glyph.size)
-    trim = rng.integers(0, 4, 4)
-    glyph = glyph.crop((left + trim[0], top + trim[1],
-                        max(right - trim[2], left + trim[0] + 1), max(bottom - trim[3], top + trim[1] + 1)))
+    # Crop to the solid ink, not the faint antialiased rim, so that the glyph fills the box.
+    glyph = glyph.crop(_clip(glyph.convert("1", dither=Image.Dither.NONE).getbbox() or (0, 0, *glyph.size), rng))
     width = height = SIZE
     if rng.random() < 0.03:  # almost every notMNIST glyph fills the box; a few keep a margin
         width, height = rng.integers(18, SIZE + 1, 2)
@@ -177,18 +264,45 @@ def render_letter(font, letter, rng):
         pixels = (pixels * (255 / pixels.max())).astype(np.uint8)
     if rng.random() < 0.08:  # a dark letter cut out of a light block
         pixels = 255 - pixels
-    return pixels
+    return _noisy(pixels, rng)
 
 
-def _render_chunk(fonts, letter, first, count, seed):
-    """Images `first`..`first+count-1` of a letter as [(member file name, PNG bytes)]. The
-    random stream depends only on (seed, letter, first): any number of workers, same images."""
+JUNK_CHARACTERS = "kmnqrstuvwxyz0123456789&@#%$?!*§¶{}<>~"  # no a-j: they count as A-J
+
+
+def render_junk(font, rng):
+    """An image that is no letter A–J: another character of the font, drawn as a letter would
+    be, or a scribble of random shapes (notMNIST's junk: ornaments, pictures, other glyphs)."""
+    if rng.random() < 0.5:
+        char = JUNK_CHARACTERS[rng.integers(len(JUNK_CHARACTERS))]
+        if _face(font).getbbox(char)[2] > 0:  # a character the font lacks draws nothing: scribble instead
+            return render_letter(font, char, rng)
+    image = Image.new("L", (2 * SIZE, 2 * SIZE))
+    draw = ImageDraw.Draw(image)
+    for _ in range(rng.integers(1, 7)):
+        box = np.sort(rng.integers(0, 2 * SIZE, (2, 2)), axis=0).T.ravel()[[0, 2, 1, 3]]
+        shape = [draw.ellipse, draw.rectangle, draw.line][rng.integers(3)]
+        if shape == draw.line:
+            shape(tuple(box), fill=255, width=int(rng.integers(2, 10)))
+        elif rng.random() < 0.5:
+            shape(tuple(box), fill=255)
+        else:
+            shape(tuple(box), outline=255, width=int(rng.integers(2, 8)))
+    pixels = np.asarray(image.resize((SIZE, SIZE), Image.Resampling.LANCZOS))
+    return 255 - pixels if rng.random() < 0.2 else pixels
+
+
+def _render_chunk(fonts, letter, first, count, seed, junk):
+    """Images `first`..`first+count-1` of a letter as [(member file name, PNG bytes)], a share
+    `junk` of them junk. The random stream depends only on (seed, letter, first): any number
+    of workers, same images."""
     rng = np.random.default_rng([seed, LETTERS.index(letter), first])
     members = []
     for n in range(first, first + count):
         font = Path(fonts[rng.integers(len(fonts))])
+        pixels = render_junk(font, rng) if rng.random() < junk else render_letter(font, letter, rng)
         buffer = io.BytesIO()
-        Image.fromarray(render_letter(font, letter, rng)).save(buffer, format="PNG")
+        Image.fromarray(pixels).save(buffer, format="PNG")
         name = base64.b64encode(f"{font.stem}-{n:06d}{font.suffix}".encode()).decode()  # as notMNIST
         members.append((f"{name}.png", buffer.getvalue()))
     return members
@@ -205,9 +319,10 @@ def _add(tar, name, data=None):
     tar.addfile(info, None if data is None else io.BytesIO(data))
 
 
-def write_synthetic_archive(path, root, per_class, seed, fonts, workers):
+def write_synthetic_archive(path, root, per_class, seed, fonts, workers, junk=0.0):
     """Writes `path` (.tar.gz, official layout root/A/*.png … root/J/*.png) with `per_class`
-    rendered images per letter, rendered by `workers` processes; returns its recipe."""
+    rendered images per letter, a share `junk` of them junk, rendered by `workers` processes;
+    returns its recipe."""
     if not fonts:
         raise UserError("no usable fonts for the synthetic letters: install some (e.g. the DejaVu "
                         "or Liberation fonts) or pass --fonts DIR with .ttf/.otf files")
@@ -222,7 +337,7 @@ def write_synthetic_archive(path, root, per_class, seed, fonts, workers):
         letter, first, count = task
         if first == 0:
             _add(tar, f"{root}/{letter}")
-        for name, data in job.result() if job else _render_chunk(fonts, *task, seed):
+        for name, data in job.result() if job else _render_chunk(fonts, *task, seed, junk):
             _add(tar, f"{root}/{letter}/{name}", data)
         progress.update(count)
 
@@ -232,7 +347,7 @@ def write_synthetic_archive(path, root, per_class, seed, fonts, workers):
                 tarfile.open(fileobj=packed, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             _add(tar, root)
             for task in tasks:
-                pending.append((task, pool.submit(_render_chunk, fonts, *task, seed) if pool else None))
+                pending.append((task, pool.submit(_render_chunk, fonts, *task, seed, junk) if pool else None))
                 if len(pending) > 2 * workers:
                     write(*pending.popleft())
             while pending:
@@ -242,4 +357,4 @@ def write_synthetic_archive(path, root, per_class, seed, fonts, workers):
             pool.shutdown(cancel_futures=True)
     progress.close()
     return {"fonts": [Path(font).name for font in fonts], "per_class": per_class, "seed": seed,
-            "images": per_class * len(LETTERS)}
+            "junk": junk, "images": per_class * len(LETTERS)}
