@@ -88,7 +88,7 @@ def test_shuffled_rows_dst_duplicates_and_gaps_are_repaired_and_reported_one_lin
     assert len(lines) == 3
     assert re.search(r"rows out of order; sorted 98 rows by Time", lines[0])
     assert re.search(r"1 repeated times \(daylight saving\?\); averaged", lines[1])
-    assert re.search(r"3 missing times in 1 gaps \(the longest 3 steps\); filled by linear interpolation", lines[2])
+    assert re.search(r"3 missing times in 1 gaps \(at most 3 in a row\); filled by linear interpolation", lines[2])
     expected = values.copy()
     expected[50] = 50.5
     assert np.allclose(series.values[:, 0], expected)

@@ -80,8 +80,8 @@ def read_csv_series(path, column, time_column=None, time_format=None, report=pri
     if len(grid) > len(series):
         missing = ~grid.isin(series.index)
         stretches = int((np.diff(missing.astype(int)) == 1).sum() + missing[0])
-        report(f"{path}: {missing.sum():,} missing times in {stretches:,} gaps (the longest "
-               f"{_longest_run(missing):,} steps); filled by linear interpolation")
+        report(f"{path}: {missing.sum():,} missing times in {stretches:,} gaps (at most "
+               f"{_longest_run(missing):,} in a row); filled by linear interpolation")
         series = series.reindex(grid)
     return _filled(series, path, column, step)
 
