@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from workshop import cli, notmnist  # noqa: E402
 from workshop.errors import UserError  # noqa: E402
+from workshop.synthetic import add_member  # noqa: E402
 
 WORK_DIR = "bench/_work"  # everything this writes goes here (relative to the repo root)
 REAL_SAMPLE = "../shared/data/notMNIST_large_sample.tar.gz"  # real PNGs to reuse, if there (from the repo root)
@@ -79,17 +80,6 @@ def source_pngs():
             image.resize((28, 28), Image.LANCZOS).save(buffer, "PNG")
             letter.append(buffer.getvalue())
     return pngs, "generated PNGs of random strokes (3,500), cycled within each letter"
-
-
-def add_member(tar, name, data=None):
-    """Adds a file (data: bytes) or, without data, a folder; fixed times: one recipe gives the same bytes."""
-    info = tarfile.TarInfo(name)
-    info.mtime = 1314993600
-    if data is None:
-        info.type, info.mode = tarfile.DIRTYPE, 0o755
-    else:
-        info.size = len(data)
-    tar.addfile(info, None if data is None else io.BytesIO(data))
 
 
 def write_archive(path, root, count, pngs):

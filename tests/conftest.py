@@ -1,8 +1,12 @@
-"""Shared test helpers: tiny notMNIST-layout archives made on the fly, and a script runner."""
+"""Shared test helpers: tiny notMNIST-layout archives made on the fly, a file server on
+127.0.0.1, and a script runner."""
+import functools
+import http.server
 import io
 import subprocess
 import sys
 import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +64,29 @@ def source_dir(tmp_path):
     make_archive(folder / "notMNIST_large.tar.gz", "notMNIST_large", 40, seed=1)
     make_archive(folder / "notMNIST_small.tar.gz", "notMNIST_small", 12, seed=2)
     return folder
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """Serves tmp_path/served/ over HTTP; records the Range header of each request."""
+    served, ranges = tmp_path / "served", []
+    served.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):  # answers 200 with the whole file
+        def do_GET(self):
+            ranges.append(self.headers.get("Range"))
+            try:
+                super().do_GET()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading: its disk is full
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/", ranges
+    server.shutdown()
+    server.server_close()
 
 
 def run_script(script, *args, cwd=REPO, timeout=600, env=None):

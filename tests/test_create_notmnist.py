@@ -1,10 +1,8 @@
 """create_notmnist.py end to end, as a user runs it, on small generated archives."""
-import functools
-import http.server
 import json
 import pickle
+import shutil
 import socket
-import threading
 
 import numpy as np
 import pytest
@@ -155,14 +153,12 @@ def test_too_few_images_for_the_requested_sizes_is_a_clear_error(source_dir, tmp
 
 
 @pytest.fixture
-def http_server(source_dir):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(source_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+def http_server(source_dir, file_server):
+    """The URL of a server with the small archives."""
+    served, url, _ = file_server
+    for archive in source_dir.iterdir():
+        shutil.copy(archive, served)
+    return url
 
 
 def test_downloads_from_a_mirror_url(http_server, tmp_path):

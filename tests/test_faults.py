@@ -6,8 +6,6 @@ worker killed from inside its task. A full disk is also simulated at each write 
 that those checks run everywhere.
 """
 import errno
-import functools
-import http.server
 import io
 import json
 import os
@@ -282,29 +280,6 @@ def test_a_full_disk_while_writing_a_figure_or_an_archive_keeps_nothing(tmp_path
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     assert names(tmp_path) == []
-
-
-@pytest.fixture
-def file_server(tmp_path):
-    """Serves tmp_path/served/ over HTTP; records the Range header of each request."""
-    served, ranges = tmp_path / "served", []
-    served.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):  # answers 200 with the whole file
-        def do_GET(self):
-            ranges.append(self.headers.get("Range"))
-            try:
-                super().do_GET()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client stopped reading: its disk is full
-
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}/", ranges
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_full_disk_while_downloading_keeps_the_part_for_the_next_run(tmp_path, disk, file_server):

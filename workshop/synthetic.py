@@ -308,7 +308,7 @@ def _render_chunk(fonts, letter, first, count, seed, junk):
     return members
 
 
-def _add(tar, name, data=None):
+def add_member(tar, name, data=None):
     """Adds a file (or, without data, a folder) with fixed metadata: same bytes every time."""
     info = tarfile.TarInfo(name)
     info.mtime, info.mode = MTIME, 0o644 if data is not None else 0o755
@@ -336,16 +336,16 @@ def write_synthetic_archive(path, root, per_class, seed, fonts, workers, junk=0.
     def write(task, job):
         letter, first, count = task
         if first == 0:
-            _add(tar, f"{root}/{letter}")
+            add_member(tar, f"{root}/{letter}")
         for name, data in job.result() if job else _render_chunk(fonts, *task, seed, junk):
-            _add(tar, f"{root}/{letter}/{name}", data)
+            add_member(tar, f"{root}/{letter}/{name}", data)
         progress.update(count)
 
     try:
         with atomic_write(path) as file, \
                 gzip.GzipFile(filename="", fileobj=file, mode="wb", compresslevel=6, mtime=0) as packed, \
                 tarfile.open(fileobj=packed, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            _add(tar, root)
+            add_member(tar, root)
             for task in tasks:
                 pending.append((task, pool.submit(_render_chunk, fonts, *task, seed, junk) if pool else None))
                 if len(pending) > 2 * workers:
