@@ -42,7 +42,7 @@ FONTS: str | None = None  # extra folder of .ttf/.otf fonts for --synthetic
 TIMEOUT = 30.0  # seconds a download may wait for the server
 RETRIES = 5  # download attempts after transient errors
 
-SYNTHETIC_MARGIN = 1.05  # --synthetic renders this many times the images needed
+SYNTHETIC_MARGIN = 1.01  # --synthetic renders this many times the images needed (a spare for --dedupe)
 _ARCHIVES = {"large": ("notMNIST_large.tar.gz", 247_336_696), "small": ("notMNIST_small.tar.gz", 8_458_043)}
 
 

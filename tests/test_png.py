@@ -69,3 +69,16 @@ def test_bad_members_are_skipped_with_reasons():
     assert reasons[5].startswith("not 28x28 8-bit grayscale (30x28")
     assert "colour type 2" in reasons[6]
     assert "bit depth 16" in reasons[7]
+
+
+def test_encoded_pngs_are_valid_and_exact_for_pillow_and_the_decoder():
+    from workshop.png import encode_batch
+    rng = np.random.default_rng(4)
+    images = np.concatenate([rng.integers(0, 256, (3, 28, 28)), np.zeros((1, 28, 28)), np.full((1, 28, 28), 255)])
+    files = encode_batch(images.astype(np.uint8))
+    for image, file in zip(images, files):
+        Image.open(io.BytesIO(file)).verify()  # chunk CRCs and structure
+        opened = Image.open(io.BytesIO(file))
+        assert opened.format == "PNG" and opened.mode == "L" and (np.asarray(opened) == image).all()
+    decoded, ok, problems = decode_batch(files)
+    assert ok.all() and not problems and (decoded == images).all()

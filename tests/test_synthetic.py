@@ -13,8 +13,8 @@ from PIL import Image, ImageFont
 
 from conftest import LETTERS, run_script
 from workshop.errors import UserError
-from workshop.synthetic import (JUNK_CHARACTERS, find_fonts, render_junk, render_letter, split_fonts,
-                                 write_synthetic_archive)
+from workshop.synthetic import (ALPHABETS, JUNK_CHARACTERS, find_fonts, render_junk, render_letter,
+                                 split_fonts, write_synthetic_archive)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,18 @@ def test_letters_vary_like_notmnist_fonts(fonts):
     grain = ((images > 30) & (images < 225)).reshape(1000, -1).mean(axis=1) > 0.3
     assert 0.01 < grain.mean() < 0.2  # noise or blur on a few
     assert len({image.tobytes() for image in images}) > 950  # a plain block-like I repeats, as in notMNIST
+
+
+def test_script_fraktur_and_double_struck_letters_come_from_fonts_that_draw_them(fonts):
+    from workshop.synthetic import _letterform, _letterforms
+    stix = next(font for font in fonts if font.name == "STIXGeneral.ttf")  # matplotlib ships it
+    assert len(_letterforms(stix)) == 1 + len(ALPHABETS)  # small letters and every alphabet
+    rng = np.random.default_rng(5)
+    drawn = [_letterform(stix, "H", rng) for _ in range(2000)]
+    assert {"H", "h", "\U0001D4D7", "\u210B", "\u210C", "\U0001D573", "\u210D"} == set(drawn)  # ℋ ℌ ℍ...
+    assert 0.35 < drawn.count("H") / len(drawn) < 0.6
+    cmr = next(font for font in fonts if font.name == "cmr10.ttf")  # no mathematical alphabets
+    assert {_letterform(cmr, "H", rng) for _ in range(200)} == {"H", "h"}
 
 
 def test_junk_is_no_letter(fonts):

@@ -28,6 +28,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 from workshop.errors import UserError
 from workshop.files import atomic_write
 from workshop.notmnist import LETTERS, SIZE
+from workshop.png import encode_batch
 from workshop.progress import Progress
 
 EM = 96  # glyphs are drawn this large (pixels); shrinking them to 28×28 antialiases them
@@ -50,10 +51,39 @@ def _draws(cmap, letters):
     return all(name and (name == letter or not name.isalpha()) for name, letter in zip(names, letters))
 
 
+# Letterforms a font may hold besides its own A–J, in Unicode's mathematical alphabets:
+# (first code point, share of a holding font's letters drawn in it). Real notMNIST is full of
+# script, blackletter and outlined display fonts; STIX (in matplotlib) draws all of these.
+ALPHABETS = {"script": (0x1D49C, 0.12), "bold script": (0x1D4D0, 0.12), "fraktur": (0x1D504, 0.08),
+             "bold fraktur": (0x1D56C, 0.08), "double-struck": (0x1D538, 0.03)}
+# The letters these alphabets had before Unicode 3.1 stay in Letterlike Symbols; their slots are empty.
+LETTERLIKE = {0x1D49D: 0x212C, 0x1D4A0: 0x2130, 0x1D4A1: 0x2131, 0x1D4A3: 0x210B, 0x1D4A4: 0x2110,
+              0x1D506: 0x212D, 0x1D50B: 0x210C, 0x1D50C: 0x2111, 0x1D53A: 0x2102, 0x1D53F: 0x210D}
+
+
 @lru_cache(maxsize=None)
-def _has_small_letters(font):
+def _letterforms(font):
+    """[(share, {letter: character})] for the small letters and each mathematical alphabet
+    in which the font draws all of A–J (cmap looked up once per process)."""
     from fontTools.ttLib import TTFont
-    return _draws(TTFont(str(font), lazy=True, fontNumber=0).getBestCmap() or {}, LETTERS.lower())
+    cmap = TTFont(str(font), lazy=True, fontNumber=0).getBestCmap() or {}
+    forms = [(0.12, {letter: letter.lower() for letter in LETTERS})] if _draws(cmap, LETTERS.lower()) else []
+    for first, share in ALPHABETS.values():
+        codes = [LETTERLIKE.get(first + n, first + n) for n in range(len(LETTERS))]
+        if all(code in cmap for code in codes):
+            forms.append((share, {letter: chr(code) for letter, code in zip(LETTERS, codes)}))
+    return forms
+
+
+def _letterform(font, letter, rng):
+    """The character that draws `letter`: now and then (if the font has them) a small letter,
+    as many notMNIST fonts draw capitals as a, b, ..., or a script, fraktur or double-struck one."""
+    roll = rng.random()
+    for share, characters in _letterforms(font):
+        if roll < share:
+            return characters[letter]
+        roll -= share
+    return letter
 
 
 def _font_name(path):
@@ -121,13 +151,16 @@ def _face(font):
 def _glyph(font, char, weight, outline=False):
     """`char` in the font at path `font`, white on black, EM pixels high, cropped to its ink.
     weight > 0 emboldens it by a stroke that many pixels wide, weight < 0 thins it; outline
-    keeps only a ring of width 2×weight around its contour. Cached: drawn once per process."""
+    keeps only a ring of width 2×weight around its contour. Returns it with its _ink_row_ends.
+    Cached: drawn once per process."""
     stroke = max(weight, 0)
     left, top, right, bottom = _face(font).getbbox(char, stroke_width=stroke)
     image = Image.new("L", (max(right - left, 1), max(bottom - top, 1)))
     ImageDraw.Draw(image).text((-left, -top), char, font=_face(font), fill=0 if outline else 255,
                                stroke_width=stroke, stroke_fill=255)
-    return image.filter(ImageFilter.MinFilter(1 - 2 * weight)) if weight < 0 else image
+    if weight < 0:
+        image = image.filter(ImageFilter.MinFilter(1 - 2 * weight))
+    return image, _ink_row_ends(image)
 
 
 def _pattern(size, rng):
@@ -169,45 +202,56 @@ def _decorate(glyph, rng):
     return glyph
 
 
-def _slant(image, shear, angle):
-    """`image` sheared (an italic for shear > 0) and rotated by `angle` radians, on a canvas
-    just large enough to hold all of it."""
-    cos, sin = np.cos(angle), np.sin(angle)
-    forward = np.array([[cos, -sin], [sin, cos]]) @ np.array([[1, -shear], [0, 1]])
-    corners = forward @ np.array([[0, image.width, 0, image.width], [0, 0, image.height, image.height]])
-    low, high = corners.min(axis=1), corners.max(axis=1)
-    # Pillow maps each output pixel back to the input: it needs the inverse transformation.
-    inverse = np.array([[1, shear], [0, 1]]) @ np.array([[cos, sin], [-sin, cos]])
-    shift = inverse @ low
-    return image.transform(tuple(np.ceil(high - low).astype(int)), Image.Transform.AFFINE,
-                           (*inverse[0], shift[0], *inverse[1], shift[1]), Image.Resampling.BILINEAR)
+def _ink_row_ends(glyph):
+    """2×N corners (x, y) of the first and last solid ink pixel (>= 128, not the faint antialiased
+    rim) of each row of `glyph`. Sheared or rotated, the ink's box is still spanned by them: a
+    linear map takes its extremes along a row at the row's ends."""
+    ink = np.asarray(glyph) >= 128
+    rows = np.flatnonzero(ink.any(axis=1))
+    if not len(rows):
+        return np.array([[0, glyph.width], [0, glyph.height]], float)
+    first, last = ink[rows].argmax(axis=1), glyph.width - ink[rows, ::-1].argmax(axis=1)
+    return np.array([np.concatenate([first, last, first, last]),
+                     np.concatenate([rows, rows, rows + 1, rows + 1])], float)
 
 
 _GRID = np.meshgrid([0, 0.5, 1], [0, 0.5, 1])  # x and y of the points of a 3×3 grid
 
 
-def _stretch(glyph, rng, width, height):
-    """The glyph stretched to width×height, unevenly: the inner points of a 3×3 grid over it
-    move a little, as the bar of an A or the waist of a B sits higher or lower from font to font."""
+def _warp(glyph, ink_ends, rng, shear, angle, width, height):
+    """The glyph sheared (an italic for shear > 0), rotated by `angle` radians, cropped to its
+    ink (see _clip) and stretched to width×height, unevenly: the inner points of a 3×3 grid over
+    it move a little, as the bar of an A or the waist of a B sits higher or lower from font to
+    font. One mesh transformation does it all: each cell of the grid, traced back through the
+    rotation and the shear, is a quadrilateral of the glyph, which Pillow maps onto a square."""
+    cos, sin = np.cos(angle), np.sin(angle)
+    forward = np.array([[cos, -cos * shear - sin], [sin, cos - sin * shear]])  # rotation · shear
+    inverse = np.array([[cos - shear * sin, sin + shear * cos], [-sin, cos]])
+    ink = forward @ ink_ends
+    left, top, right, bottom = _clip((*np.floor(ink.min(axis=1) + 1e-6), *np.ceil(ink.max(axis=1) - 1e-6)), rng)
     xs, ys = _GRID[0].copy(), _GRID[1].copy()
     wobble = 0.05 if rng.random() < 0.8 else 0.12  # and a few fonts are odder than that
     xs[:, 1] += rng.normal(0, wobble, 3)  # edge midpoints slide along their edge, the centre anywhere
     ys[1, :] += rng.normal(0, wobble, 3)
-    xs, ys = xs * glyph.width, ys * glyph.height
-    big = 2 * SIZE  # warp at twice the size, then shrink with the filter notMNIST shows: Lanczos
-    mesh = [((i * big // 2, j * big // 2, (i + 1) * big // 2, (j + 1) * big // 2),
+    # The grid's points in the sheared and rotated glyph, and where they come from in the glyph.
+    xs, ys = (inverse @ [left + xs.ravel() * (right - left), top + ys.ravel() * (bottom - top)]).reshape(2, 3, 3)
+    # Shrunk to half first, averaging 2×2 pixels, so that the mesh, which reads the glyph by
+    # bilinear interpolation, scales it down by less than 2: thin strokes keep their weight.
+    xs, ys, glyph = xs / 2, ys / 2, glyph.reduce(2)
+    columns, rows = (0, width // 2, width), (0, height // 2, height)
+    mesh = [((columns[i], rows[j], columns[i + 1], rows[j + 1]),
              (xs[j, i], ys[j, i], xs[j + 1, i], ys[j + 1, i],
               xs[j + 1, i + 1], ys[j + 1, i + 1], xs[j, i + 1], ys[j, i + 1]))
             for j in range(2) for i in range(2)]
-    warped = glyph.transform((big, big), Image.Transform.MESH, mesh, Image.Resampling.BILINEAR)
-    return warped.resize((width, height), Image.Resampling.LANCZOS)
+    return glyph.transform((width, height), Image.Transform.MESH, mesh, Image.Resampling.BILINEAR)
 
 
 def _clip(box, rng):
     """The ink box (left, top, right, bottom), with up to 3 pixels shaved off each side (fonts
     differ that much) and now and then a large part cut away, as the box of many notMNIST
     glyphs cuts off a swash, a serif or half the letter."""
-    left, top, right, bottom = np.array(box) + rng.integers(0, 4, 4) * [1, 1, -1, -1]
+    shave = rng.integers(0, 4, 4).tolist()
+    left, top, right, bottom = box[0] + shave[0], box[1] + shave[1], box[2] - shave[2], box[3] - shave[3]
     if rng.random() < 0.04:
         side, keep = int(rng.integers(4)), rng.uniform(0.55, 0.85)
         if side == 0:
@@ -235,28 +279,31 @@ def _noisy(pixels, rng):
     return pixels
 
 
+WEIGHTS = [-2, -1, -1, 0, 0, 0, 0, 1, 2, 3, 5, 8]  # stroke weights (see _glyph), drawn at random
+
+
 def render_letter(font, letter, rng):
     """One notMNIST-like image (28×28 uint8, white on black) of `letter` in the font at path
     `font` (str or Path), varied at random by `rng` (a numpy Generator)."""
-    if rng.random() < 0.12 and _has_small_letters(font):  # many notMNIST fonts draw capitals as a, b, ...
-        letter = letter.lower()
+    if letter in LETTERS:
+        letter = _letterform(font, letter, rng)
     if rng.random() < 0.08:  # outlined letters
-        glyph = _glyph(font, letter, int(rng.integers(1, 4)), outline=True)
+        glyph, ink_ends = _glyph(font, letter, int(rng.integers(1, 4)), outline=True)
     else:  # hairline to ultra black
-        glyph = _decorate(_glyph(font, letter, int(rng.choice([-2, -1, -1, 0, 0, 0, 0, 1, 2, 3, 5, 8]))), rng)
+        plain, ink_ends = _glyph(font, letter, WEIGHTS[rng.integers(len(WEIGHTS))])
+        glyph = _decorate(plain, rng)
+        if glyph.size != plain.size:  # a shadow or a frame: more ink than the letter's
+            ink_ends = _ink_row_ends(glyph)
     roll = rng.random()  # a third of the fonts here are italic already: slant a few more
     shear = rng.uniform(0.1, 0.45) if roll < 0.15 else rng.normal(0, 0.05) if roll < 0.4 else 0.0
     angle = np.radians(rng.normal(0, 5)) if rng.random() < 0.15 else 0.0
-    if shear or angle:
-        glyph = _slant(glyph.crop((-2, -2, glyph.width + 2, glyph.height + 2)), shear, angle)
-    # Crop to the solid ink, not the faint antialiased rim, so that the glyph fills the box.
-    glyph = glyph.crop(_clip(glyph.convert("1", dither=Image.Dither.NONE).getbbox() or (0, 0, *glyph.size), rng))
-    width = height = SIZE
     if rng.random() < 0.03:  # almost every notMNIST glyph fills the box; a few keep a margin
-        width, height = rng.integers(18, SIZE + 1, 2)
-    image = Image.new("L", (SIZE, SIZE))
-    image.paste(_stretch(glyph, rng, int(width), int(height)),
-                (int(rng.integers(0, SIZE - width + 1)), int(rng.integers(0, SIZE - height + 1))))
+        width, height = rng.integers(18, SIZE + 1, 2).tolist()
+        image = Image.new("L", (SIZE, SIZE))
+        image.paste(_warp(glyph, ink_ends, rng, shear, angle, width, height),
+                    (int(rng.integers(0, SIZE - width + 1)), int(rng.integers(0, SIZE - height + 1))))
+    else:
+        image = _warp(glyph, ink_ends, rng, shear, angle, SIZE, SIZE)
     if rng.random() < 0.05:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.0)))
     pixels = np.asarray(image)
@@ -297,15 +344,13 @@ def _render_chunk(fonts, letter, first, count, seed, junk):
     `junk` of them junk. The random stream depends only on (seed, letter, first): any number
     of workers, same images."""
     rng = np.random.default_rng([seed, LETTERS.index(letter), first])
-    members = []
+    names, images = [], []
     for n in range(first, first + count):
-        font = Path(fonts[rng.integers(len(fonts))])
-        pixels = render_junk(font, rng) if rng.random() < junk else render_letter(font, letter, rng)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="PNG")
-        name = base64.b64encode(f"{font.stem}-{n:06d}{font.suffix}".encode()).decode()  # as notMNIST
-        members.append((f"{name}.png", buffer.getvalue()))
-    return members
+        font = fonts[rng.integers(len(fonts))]  # a str: a cheap key for the caches of glyphs
+        images.append(render_junk(font, rng) if rng.random() < junk else render_letter(font, letter, rng))
+        stem, suffix = os.path.splitext(os.path.basename(font))
+        names.append(base64.b64encode(f"{stem}-{n:06d}{suffix}".encode()).decode() + ".png")  # as notMNIST
+    return list(zip(names, encode_batch(np.stack(images))))
 
 
 def add_member(tar, name, data=None):
@@ -343,7 +388,7 @@ def write_synthetic_archive(path, root, per_class, seed, fonts, workers, junk=0.
 
     try:
         with atomic_write(path) as file, \
-                gzip.GzipFile(filename="", fileobj=file, mode="wb", compresslevel=6, mtime=0) as packed, \
+                gzip.GzipFile(filename="", fileobj=file, mode="wb", compresslevel=1, mtime=0) as packed, \
                 tarfile.open(fileobj=packed, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             add_member(tar, root)
             for task in tasks:
