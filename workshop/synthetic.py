@@ -185,11 +185,11 @@ def _decorate(glyph, rng):
         return canvas
     if style < 0.09:  # patterned: the glyph seen through bars, a checkerboard or dots
         return ImageChops.multiply(glyph, _pattern(glyph.size, rng))
-    if style < 0.11:  # framed: the letter in a box
+    if style < 0.11:  # framed: the letter in a box or a ring
         pad = int(rng.integers(4, 16))
         canvas = Image.new("L", (glyph.width + 2 * pad, glyph.height + 2 * pad))
-        ImageDraw.Draw(canvas).rectangle((0, 0, canvas.width - 1, canvas.height - 1), outline=255,
-                                         width=int(rng.integers(2, 6)))
+        frame = ImageDraw.Draw(canvas).rectangle if rng.random() < 0.6 else ImageDraw.Draw(canvas).ellipse
+        frame((0, 0, canvas.width - 1, canvas.height - 1), outline=255, width=int(rng.integers(2, 6)))
         canvas.paste(glyph, (pad, pad))
         return canvas
     if style < 0.13:  # an inline: a dark line runs along the middle of strokes that are thick enough
@@ -199,6 +199,14 @@ def _decorate(glyph, rng):
         cells = int(rng.integers(5, 11))
         coarse = glyph.resize((cells, max(round(cells * glyph.height / glyph.width), 1)), Image.Resampling.BOX)
         return coarse.point(lambda value: 255 * (value > 100)).resize(glyph.size, Image.Resampling.NEAREST)
+    if style < 0.20:  # a stencil: dark gaps cut across the strokes
+        stencil = glyph.copy()
+        draw = ImageDraw.Draw(stencil)
+        for _ in range(rng.integers(1, 4)):
+            gap, vertical = int(rng.integers(3, 9)), rng.random() < 0.5
+            at = int(rng.uniform(0.2, 0.8) * (glyph.width if vertical else glyph.height))
+            draw.rectangle((at, 0, at + gap, glyph.height) if vertical else (0, at, glyph.width, at + gap), fill=0)
+        return stencil
     return glyph
 
 
