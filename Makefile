@@ -18,6 +18,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_create_notmnist.py
+	$(BIN)/python bench/bench_synthetic_build.py
 	$(BIN)/python bench/bench_classifiers.py
 	$(BIN)/python bench/bench_lstm.py
 	$(BIN)/python bench/bench_distributed.py

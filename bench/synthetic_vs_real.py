@@ -7,7 +7,8 @@ The workshop's scripts themselves, with their default settings, are run on data 
   balanced), and a synthetic set of the same sizes built by `create_notmnist.py --synthetic`.
   The default MLP and CNN on each; target: synthetic within 3 points of real.
 - ordering: on both, the workshop's comparisons come out the same way: CNN above MLP, today's
-  settings above the 2016 ones (MLP and CNN), dropout helping the MLP (`--dropout 0` lower).
+  settings above the 2016 ones (MLP and CNN), dropout helping the MLP (`--dropout 0` lower;
+  the MLP with and without dropout are averaged over 3 seeds, see AVERAGED).
 - transfer: the default CNN trained on the default synthetic set (`create_notmnist.py
   --synthetic`, 200,000 training images) and tested on all real images; target: >= 90 %.
 - build time of that default synthetic set; target: <= 90 s on 2 cores.
@@ -52,6 +53,9 @@ RUNS = {"MLP": (MLP, ""), "CNN": (CNN, ""), "MLP, 2016 settings": (MLP, SETTINGS
         "CNN, 2016 settings": (CNN, SETTINGS_2016[CNN]), "MLP without dropout": (MLP, "--dropout 0")}
 ORDERINGS = [("CNN", "MLP"), ("MLP", "MLP, 2016 settings"), ("CNN", "CNN, 2016 settings"),
              ("MLP", "MLP without dropout")]
+# Dropout moves the MLP by less than the noise of one run (about ±1 point on 1,000 test images),
+# so these runs are repeated with more seeds (initialisation, shuffling, dropout) and averaged.
+AVERAGED = {"MLP": [134, 135], "MLP without dropout": [134, 135]}
 
 
 def sha256(path):
@@ -127,7 +131,8 @@ def report(scores, transfer, build_seconds):
     for name in RUNS:
         gap = scores["synthetic"][name] - scores["real"][name]
         target = f"within 3 points: {gap:+.1f} {'ok' if abs(gap) <= 3 else 'MISSED'}" if name in ("MLP", "CNN") else ""
-        print(f"{name:<38}{scores['real'][name]:>8.1f}{scores['synthetic'][name]:>11.1f}   {target}")
+        label = f"{name} (mean of {1 + len(AVERAGED[name])} seeds)" if name in AVERAGED else name
+        print(f"{label:<38}{scores['real'][name]:>8.1f}{scores['synthetic'][name]:>11.1f}   {target}")
     for better, worse in ORDERINGS:
         holds = {data: scores[data][better] > scores[data][worse] for data in scores}
         print(f"{better + ' > ' + worse:<38}{'yes' if holds['real'] else 'no':>8}"
@@ -148,7 +153,10 @@ def main():
     small_pickle, _ = create_synthetic(work / "synthetic", "--train-size", TRAIN_SIZE,
                                        "--valid-size", VALID_SIZE, "--test-size", TEST_SIZE)
     print(f"Runs (the scripts' test accuracy; {TRAIN_SIZE:,}/{VALID_SIZE:,}/{TEST_SIZE:,} images):")
-    scores = {data: {name: test_accuracy(script, flags, pickle, work) for name, (script, flags) in RUNS.items()}
+    scores = {data: {name: np.mean([test_accuracy(script, flags, pickle, work)]
+                                   + [test_accuracy(script, f"{flags} --seed {seed}".strip(), pickle, work)
+                                      for seed in AVERAGED.get(name, [])])
+                     for name, (script, flags) in RUNS.items()}
               for data, pickle in (("real", real_pickle), ("synthetic", small_pickle))}
     default_pickle, build_seconds = create_synthetic(work / "synthetic-default", "--force")
     transfer = test_accuracy(CNN, "", transfer_set(work, default_pickle, real_images, real_labels), work)

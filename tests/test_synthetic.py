@@ -25,7 +25,9 @@ def fonts():
 def test_finds_usable_fonts_and_leaves_out_symbol_fonts(fonts):
     names = {font.name for font in fonts}
     assert "DejaVuSans.ttf" in names and "cmr10.ttf" in names  # matplotlib ships these
-    assert not names & {"cmex10.ttf", "STIXSizOneSymReg.ttf", "LastResortHE-Regular.ttf"}
+    assert {"callig15.pfb", "DarkGardenMK.pfb", "_a______.pfb"} <= names  # ReportLab's Type 1 fonts
+    assert not names & {"cmex10.ttf", "STIXSizOneSymReg.ttf", "LastResortHE-Regular.ttf", "sy______.pfb",
+                        "zd______.pfb"}
     assert len({font.name for font in fonts}) == len(fonts)
 
 

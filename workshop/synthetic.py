@@ -62,11 +62,26 @@ LETTERLIKE = {0x1D49D: 0x212C, 0x1D4A0: 0x2130, 0x1D4A1: 0x2131, 0x1D4A3: 0x210B
 
 
 @lru_cache(maxsize=None)
+def _glyph_names(font):
+    """{code point: glyph name} of a TrueType/OpenType font's character map, or of a Type 1
+    font's (.pfb) encoding of the codes 0-255."""
+    if Path(font).suffix.lower() == ".pfb":
+        from fontTools.t1Lib import T1Font
+        type1 = T1Font(str(font))
+        type1.parse()
+        encoding = type1.font["Encoding"]
+        if encoding == "StandardEncoding":
+            from fontTools.encodings.StandardEncoding import StandardEncoding as encoding
+        return {code: name for code, name in enumerate(encoding) if name != ".notdef"}
+    from fontTools.ttLib import TTFont
+    return TTFont(str(font), lazy=True, fontNumber=0).getBestCmap() or {}
+
+
+@lru_cache(maxsize=None)
 def _letterforms(font):
     """[(share, {letter: character})] for the small letters and each mathematical alphabet
-    in which the font draws all of A–J (cmap looked up once per process)."""
-    from fontTools.ttLib import TTFont
-    cmap = TTFont(str(font), lazy=True, fontNumber=0).getBestCmap() or {}
+    in which the font draws all of A–J (looked up once per process)."""
+    cmap = _glyph_names(font)
     forms = [(0.12, {letter: letter.lower() for letter in LETTERS})] if _draws(cmap, LETTERS.lower()) else []
     for first, share in ALPHABETS.values():
         codes = [LETTERLIKE.get(first + n, first + n) for n in range(len(LETTERS))]
@@ -88,10 +103,9 @@ def _letterform(font, letter, rng):
 
 def _font_name(path):
     """The font's (family, style) if it has real, distinct glyphs for all of A–J, else None."""
-    from fontTools.ttLib import TTFont
     try:
         face = ImageFont.truetype(str(path), 32)
-        cmap = TTFont(str(path), lazy=True, fontNumber=0).getBestCmap() or {}
+        cmap = _glyph_names(path)
     except Exception:  # noqa: BLE001 - a font that does not load is simply not usable
         return None
     if not _draws(cmap, LETTERS):
@@ -103,18 +117,22 @@ def _font_name(path):
 
 
 def find_fonts(extra_dirs=()):
-    """Every usable font file (.ttf/.otf/.ttc): matplotlib's bundled ones, the system's, and
-    those under `extra_dirs`; one file per font, sorted by file name."""
+    """Every usable font file (.ttf/.otf/.ttc, Type 1 .pfb): matplotlib's and ReportLab's
+    bundled ones, the system's, and those under `extra_dirs`; one file per font, sorted by
+    file name. (ReportLab, a PDF library, is installed for its fonts: Arial-, Times- and
+    Courier-like faces, a calligraphic script and an ornamental one.)"""
     import matplotlib
+    import reportlab
     for extra in extra_dirs:
         if not Path(extra).is_dir():
             raise UserError(f"--fonts {extra}: no such directory")
-    folders = [Path(matplotlib.get_data_path()) / "fonts" / "ttf", *SYSTEM_FONT_DIRS, *extra_dirs]
+    folders = [Path(matplotlib.get_data_path()) / "fonts" / "ttf", Path(reportlab.__file__).parent / "fonts",
+               *SYSTEM_FONT_DIRS, *extra_dirs]
     fonts, seen = [], set()
     for folder in map(Path, folders):
         folder = folder.expanduser()
         files = sorted(folder.rglob("*")) if folder.is_dir() else []
-        for path in (p for p in files if p.suffix.lower() in (".ttf", ".otf", ".ttc") and p.is_file()):
+        for path in (p for p in files if p.suffix.lower() in (".ttf", ".otf", ".ttc", ".pfb") and p.is_file()):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             name = digest not in seen and _font_name(path)
             if name and name not in seen:  # the same file, or the same font in another copy
