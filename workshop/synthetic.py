@@ -3,12 +3,13 @@
 notMNIST itself is glyphs A–J taken from thousands of fonts, each glyph stretched to fill a
 28×28 box (an "I" becomes a wide block), white on black, and about 6 % of its large archive
 is junk: pictures, ornaments and other characters filed under some letter. We do the same with
-every font this machine has, and vary each glyph the way different fonts differ: stroke weight
-from hairline to black, slant, proportions, clipped letters, noise, and decorative styles
-(outlined, inverted, shadowed, patterned, framed). Whole font families are held out of the
-training archive: validation and test letters come from fonts the network never saw, as with
-the real test set. The archives it writes have the official layout, so the normal pipeline
-reads them like the real ones.
+every font this machine has (matplotlib and ReportLab bring 41), and vary each glyph the way
+different fonts differ: small, script, fraktur and double-struck letterforms where a font has
+them, stroke weight from hairline to black, slant, proportions, clipped letters, noise, and
+decorative styles (outlined, inverted, shadowed, patterned, framed, stencilled). Whole font
+families are held out of the training archive: validation and test letters come from fonts
+the network never saw, as with the real test set. The archives it writes have the official
+layout, so the normal pipeline reads them like the real ones.
 """
 import base64
 import gzip
