@@ -14,8 +14,8 @@ The workshop's scripts themselves, with their default settings, are run on data 
 - build time of that default synthetic set; target: <= 90 s on 2 cores.
 
 Each script run is kept in WORK_DIR/results.json under the data file's SHA-256, the
-script's and the flags: a rerun repeats only what changed. The whole bench takes about 40
-minutes on a 2-core CPU. Also saves WORK_DIR/synthetic_vs_real.png: synthetic (left) and
+script's and the flags: a rerun repeats only what changed. The whole bench takes about an
+hour on a 2-core CPU. Also saves WORK_DIR/synthetic_vs_real.png: synthetic (left) and
 real (right) test letters.
 
     python bench/synthetic_vs_real.py [--real PATH] [--train-size 1990 --valid-size 490 --test-size 1000]
