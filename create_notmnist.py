@@ -38,7 +38,7 @@ FORCE = False  # rebuild even if the output is up to date
 WAIT = True  # if another create_notmnist.py writes the same --data-dir, wait for it (--no-wait: stop)
 SYNTHETIC = False  # build from letters rendered from fonts instead of the official archives
 SYNTHETIC_IF_OFFLINE = False  # when the archives cannot be had, build --synthetic instead (loudly)
-FONTS: str | None = None  # extra folder of .ttf/.otf fonts for --synthetic
+FONTS: str | None = None  # extra folder of .ttf/.otf/.ttc/.pfb fonts for --synthetic
 TIMEOUT = 30.0  # seconds a download may wait for the server
 RETRIES = 5  # download attempts after transient errors
 
@@ -195,9 +195,10 @@ def build(data_dir):
 
     t = time.perf_counter()
     splits = {"train": (large.store, train), "valid": (valid_archive.store, valid), "test": (small.store, test)}
-    staged = notmnist.stage_pickle(output, {name: (lambda part, store=store, idx=idx: store.take(idx[part.start:part.stop]),
-                                                 store.labels[idx].astype(np.int32))
-                                          for name, (store, idx) in splits.items()})
+    staged = notmnist.stage_pickle(output, {
+        name: (lambda part, store=store, idx=idx: store.take(idx[part.start:part.stop]),
+               store.labels[idx].astype(np.int32))
+        for name, (store, idx) in splits.items()})
     timings["write_pickle"] = time.perf_counter() - t
     samples = [large.store.take(train[large.store.labels[train] == letter][:12]) for letter in range(10)]
     kind = "SYNTHETIC notMNIST-like letters rendered from fonts" if synthetic else "notMNIST"

@@ -15,7 +15,7 @@ Other work on the machine slows every figure; measure on a quiet one.
     python bench/bench_synthetic_build.py
 """
 import io
-import re
+import json
 import subprocess
 import sys
 import time
@@ -49,9 +49,8 @@ def build():
     seconds = time.perf_counter() - started
     if result.returncode:
         sys.exit(f"create_notmnist.py --synthetic failed:\n{result.stderr[-2000:]}")
-    rendered = sum(int(n.replace(",", "")) for n in  # from the progress lines' last reports, on stderr
-                   re.findall(r"rendering \S+: ([\d,]+) img of \1 img \(100%\), [\d,]+ img/s, [\d.]+ s", result.stderr))
-    return seconds, rendered
+    archives = json.loads((REPO / WORK_DIR / "notMNIST.json").read_text())["archives"]
+    return seconds, sum(archive["synthetic_recipe"]["per_class"] * len(LETTERS) for archive in archives.values())
 
 
 def pillow_encode(images, **options):
