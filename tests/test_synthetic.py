@@ -89,6 +89,27 @@ def test_script_fraktur_and_double_struck_letters_come_from_fonts_that_draw_them
     assert {_letterform(cmr, "H", rng) for _ in range(200)} == {"H", "h"}
 
 
+def lean(images):
+    """How far each image's ink leans right: the shift in x per pixel of height (an italic of 11°: 0.19)."""
+    weights = images / images.sum(axis=(1, 2), keepdims=True)
+    y, x = np.indices(images.shape[1:])
+    my, mx = (weights * y).sum(axis=(1, 2), keepdims=True), (weights * x).sum(axis=(1, 2), keepdims=True)
+    return -(weights * (x - mx) * (y - my)).sum(axis=(1, 2)) / (weights * (y - my) ** 2).sum(axis=(1, 2))
+
+
+def test_most_letters_stand_upright_as_in_notmnist(fonts):
+    from workshop.synthetic import _slant
+    oblique, italic = (next(f for f in fonts if f.name == name) for name in ("DejaVuSans-Oblique.ttf", "_ai_____.pfb"))
+    assert _slant(oblique) == pytest.approx(0.194, abs=0.001)  # its post table says 11°
+    assert _slant(italic) == pytest.approx(0.213, abs=0.001)  # its Type 1 FontInfo says 12°
+    assert _slant(next(f for f in fonts if f.name == "DejaVuSans.ttf")) == 0
+    rng = np.random.default_rng(6)
+    leans = lean(np.stack([render_letter(oblique, "H", rng) for _ in range(300)]).astype(float))
+    assert np.median(leans) < 0.05 < np.mean(leans > 0.15) < 0.45  # mostly stood upright, a few slanted
+    upright = lean(np.stack([render_letter(fonts[n % len(fonts)], "H", rng) for n in range(300)]).astype(float))
+    assert abs(np.median(upright)) < 0.05  # real notMNIST: 0.00 for H
+
+
 def test_junk_is_no_letter(fonts):
     assert not set(JUNK_CHARACTERS) & set(LETTERS + LETTERS.lower())
     rng = np.random.default_rng(2)

@@ -63,14 +63,32 @@ LETTERLIKE = {0x1D49D: 0x212C, 0x1D4A0: 0x2130, 0x1D4A1: 0x2131, 0x1D4A3: 0x210B
 
 
 @lru_cache(maxsize=None)
+def _type1(font):
+    """The dictionary of a Type 1 font (.pfb)."""
+    from fontTools.t1Lib import T1Font
+    type1 = T1Font(str(font))
+    type1.parse()
+    return type1.font
+
+
+@lru_cache(maxsize=None)
+def _slant(font):
+    """How far the font's letters lean: the shift right per pixel of height (0.19 for an italic
+    of 11°; 0 for upright fonts)."""
+    if Path(font).suffix.lower() == ".pfb":
+        angle = _type1(font)["FontInfo"].get("ItalicAngle", 0)
+    else:
+        from fontTools.ttLib import TTFont
+        angle = TTFont(str(font), lazy=True, fontNumber=0)["post"].italicAngle
+    return float(np.tan(np.radians(-angle)))
+
+
+@lru_cache(maxsize=None)
 def _glyph_names(font):
     """{code point: glyph name} of a TrueType/OpenType font's character map, or of a Type 1
     font's (.pfb) encoding of the codes 0-255."""
     if Path(font).suffix.lower() == ".pfb":
-        from fontTools.t1Lib import T1Font
-        type1 = T1Font(str(font))
-        type1.parse()
-        encoding = type1.font["Encoding"]
+        encoding = _type1(font)["Encoding"]
         if encoding == "StandardEncoding":
             from fontTools.encodings.StandardEncoding import StandardEncoding as encoding
         return {code: name for code, name in enumerate(encoding) if name != ".notdef"}
@@ -321,8 +339,12 @@ def render_letter(font, letter, rng):
         glyph = _decorate(plain, rng)
         if glyph.size != plain.size:  # a shadow or a frame: more ink than the letter's
             ink_ends = _ink_row_ends(glyph)
-    roll = rng.random()  # a third of the fonts here are italic already: slant a few more
-    shear = rng.uniform(0.1, 0.45) if roll < 0.15 else rng.normal(0, 0.05) if roll < 0.4 else 0.0
+    # Most notMNIST letters stand upright, but a third of the fonts here are italic: most of
+    # their letters are stood upright, and a few letters of any font slanted.
+    roll = rng.random()
+    shear = rng.uniform(0.1, 0.45) if roll < 0.05 else rng.normal(0, 0.05) if roll < 0.3 else 0.0
+    if rng.random() < 0.6:
+        shear -= _slant(font)
     angle = np.radians(rng.normal(0, 5)) if rng.random() < 0.15 else 0.0
     if rng.random() < 0.03:  # almost every notMNIST glyph fills the box; a few keep a margin
         width, height = rng.integers(18, SIZE + 1, 2).tolist()
