@@ -19,6 +19,7 @@ hour on a 2-core CPU. Also saves WORK_DIR/synthetic_vs_real.png: synthetic (left
 real (right) test letters.
 
     python bench/synthetic_vs_real.py [--real PATH] [--train-size 1990 --valid-size 490 --test-size 1000]
+                                      [--fonts DIR] [--work-dir bench/_work/synthetic_vs_real_more_fonts]
 """
 import hashlib
 import json
@@ -43,6 +44,7 @@ VALID_SIZE = 490  # validation images of both
 TEST_SIZE = 1000  # test images of both (with 199 + 49 + 100 per letter the real sample is used up)
 SEED = 133  # which real images go where
 WORK_DIR = "bench/_work/synthetic_vs_real"  # data sets, run folders, results, the picture
+FONTS: str | None = None  # a folder of more fonts for the synthetic sets (create_notmnist.py --fonts)
 MLP, CNN = "notmnist_classifier.py", "notmnist_classifier_CNN.py"
 # The 2016 settings, as the scripts' docstrings and docs/classifiers.md give them.
 SETTINGS_2016 = {MLP: "--init-stddev 1 --momentum 0 --learning-rate 0.01 --decay-rate 0.5 --decay-steps 3000 "
@@ -95,7 +97,8 @@ def write_split(path, splits, provenance):
 def create_synthetic(data_dir, *flags):
     """Runs create_notmnist.py --synthetic into data_dir; returns the pickle and the seconds taken."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, str(REPO / "create_notmnist.py"), "--synthetic",
+    fonts = ["--fonts", FONTS] if FONTS else []
+    result = subprocess.run([sys.executable, str(REPO / "create_notmnist.py"), "--synthetic", *fonts,
                              "--data-dir", str(data_dir), *map(str, flags)], capture_output=True, text=True, cwd=REPO)
     if result.returncode:
         sys.exit(f"create_notmnist.py --synthetic failed:\n{result.stderr[-2000:]}")
