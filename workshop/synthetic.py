@@ -76,10 +76,11 @@ def _slant(font):
     """How far the font's letters lean: the shift right per pixel of height (0.19 for an italic
     of 11°; 0 for upright fonts)."""
     if Path(font).suffix.lower() == ".pfb":
-        angle = _type1(font)["FontInfo"].get("ItalicAngle", 0)
+        angle = _type1(font).get("FontInfo", {}).get("ItalicAngle", 0)
     else:
         from fontTools.ttLib import TTFont
-        angle = TTFont(str(font), lazy=True, fontNumber=0)["post"].italicAngle
+        tables = TTFont(str(font), lazy=True, fontNumber=0)
+        angle = tables["post"].italicAngle if "post" in tables else 0  # a font without one: upright
     return float(np.tan(np.radians(-angle)))
 
 
