@@ -197,7 +197,8 @@ def _glyph(font, char, weight, outline=False):
     ImageDraw.Draw(image).text((-left, -top), char, font=_face(font), fill=0 if outline else 255,
                                stroke_width=stroke, stroke_fill=255)
     if weight < 0:
-        image = image.filter(ImageFilter.MinFilter(1 - 2 * weight))
+        thinned = image.filter(ImageFilter.MinFilter(1 - 2 * weight))
+        image = thinned if thinned.getextrema()[1] == 255 else image  # a hairline font: not thinner
     return image, _ink_row_ends(image)
 
 
@@ -372,7 +373,7 @@ def render_junk(font, rng):
     be, or a scribble of random shapes (notMNIST's junk: ornaments, pictures, other glyphs)."""
     if rng.random() < 0.5:
         char = JUNK_CHARACTERS[rng.integers(len(JUNK_CHARACTERS))]
-        if _face(font).getbbox(char)[2] > 0:  # a character the font lacks draws nothing: scribble instead
+        if _glyph(font, char, 0)[0].getbbox():  # a character the font lacks draws nothing: scribble instead
             return render_letter(font, char, rng)
     image = Image.new("L", (2 * SIZE, 2 * SIZE))
     draw = ImageDraw.Draw(image)
