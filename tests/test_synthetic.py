@@ -89,6 +89,16 @@ def test_script_fraktur_and_double_struck_letters_come_from_fonts_that_draw_them
     assert {_letterform(cmr, "H", rng) for _ in range(200)} == {"H", "h"}
 
 
+def test_square_face_draws_each_letter_as_its_own_shape():
+    from workshop.synthetic import _square_glyph
+    rng = np.random.default_rng(7)
+    drawn = {letter: _square_glyph(letter, rng) for letter in LETTERS}
+    glyphs = {letter: np.asarray(image.crop(image.getbbox()).resize((28, 28))) > 128 for letter, image in drawn.items()}
+    a, h = glyphs["A"], glyphs["H"]
+    assert a[0, 10:18].all() and not h[0, 10:18].any()  # an A like a gate: a bar on top that H has not
+    assert len({glyph.tobytes() for glyph in glyphs.values()}) == len(LETTERS)
+
+
 def lean(images):
     """How far each image's ink leans right: the shift in x per pixel of height (an italic of 11°: 0.19)."""
     weights = images / images.sum(axis=(1, 2), keepdims=True)

@@ -202,6 +202,38 @@ def _glyph(font, char, weight, outline=False):
     return image, _ink_row_ends(image)
 
 
+SQUARE = 0.04  # share of the letters drawn in a square display face (see _square_glyph)
+
+
+def _square_glyph(letter, rng):
+    """`letter` (A-J) in a square display face, as notMNIST's many techno fonts draw it (an A
+    like a gate, a C like a bracket), which no font here has: straight strokes on a unit box,
+    with the height of the bars, the cut of the corners and the stroke width drawn at random."""
+    bar, cut = rng.uniform(0.4, 0.6), rng.uniform(0.15, 0.3)
+    serifs = [[(0.1, 0), (0.9, 0)], [(0.1, 1), (0.9, 1)]] if rng.random() < 0.5 else []
+    strokes = {  # polylines, (x, y) with y down
+        "A": [[(0, 1), (0, cut), (cut, 0), (1 - cut, 0), (1, cut), (1, 1)], [(0, bar), (1, bar)]],
+        "B": [[(0, 0), (0, 1), (1 - cut, 1), (1, 1 - cut), (1, bar + cut), (1 - cut, bar), (0, bar)],
+              [(0, 0), (0.85 - cut, 0), (0.85, cut), (0.85, bar - cut), (0.85 - cut, bar)]],
+        "C": [[(1, cut), (1, 0), (cut, 0), (0, cut), (0, 1 - cut), (cut, 1), (1, 1), (1, 1 - cut)]],
+        "D": [[(0, 0), (0, 1), (1 - cut, 1), (1, 1 - cut), (1, cut), (1 - cut, 0), (0, 0)]],
+        "E": [[(1, 0), (0, 0), (0, 1), (1, 1)], [(0, bar), (0.8, bar)]],
+        "F": [[(1, 0), (0, 0), (0, 1)], [(0, bar), (0.8, bar)]],
+        "G": [[(1, cut), (1, 0), (cut, 0), (0, cut), (0, 1 - cut), (cut, 1), (1, 1), (1, bar), (0.5, bar)]],
+        "H": [[(0, 0), (0, 1)], [(1, 0), (1, 1)], [(0, bar), (1, bar)]],
+        "I": [[(0.5, 0), (0.5, 1)], *serifs],
+        "J": [[(0.3, 0), (1, 0), (1, 1 - cut), (1 - cut, 1), (cut, 1), (0, 1 - cut), (0, 0.6)]]}[letter]
+    width = int(rng.uniform(0.05, 0.3) * EM)
+    image = Image.new("L", (EM + width, EM + width))
+    draw = ImageDraw.Draw(image)
+    for line in strokes:
+        points = [(width / 2 + x * EM, width / 2 + y * EM) for x, y in line]
+        draw.line(points, fill=255, width=width, joint="curve")
+        for x, y in (points[0], points[-1]):  # square ends
+            draw.rectangle((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
+    return image
+
+
 def _pattern(size, rng):
     """A 0/255 mask of bars, a checkerboard or dots with a period of 6-13 pixels."""
     period = int(rng.integers(6, 14))
@@ -332,9 +364,14 @@ WEIGHTS = [-2, -1, -1, 0, 0, 0, 0, 1, 2, 3, 5, 8]  # stroke weights (see _glyph)
 def render_letter(font, letter, rng):
     """One notMNIST-like image (28×28 uint8, white on black) of `letter` in the font at path
     `font` (str or Path), varied at random by `rng` (a numpy Generator)."""
-    if letter in LETTERS:
+    square = letter in LETTERS and rng.random() < SQUARE
+    if letter in LETTERS and not square:
         letter = _letterform(font, letter, rng)
-    if rng.random() < 0.08:  # outlined letters
+    slant = _slant(font)
+    if square:  # a face that no font here has, upright
+        glyph, slant = _decorate(_square_glyph(letter, rng), rng), 0.0
+        ink_ends = _ink_row_ends(glyph)
+    elif rng.random() < 0.08:  # outlined letters
         glyph, ink_ends = _glyph(font, letter, int(rng.integers(1, 4)), outline=True)
     else:  # hairline to ultra black
         plain, ink_ends = _glyph(font, letter, WEIGHTS[rng.integers(len(WEIGHTS))])
@@ -346,7 +383,7 @@ def render_letter(font, letter, rng):
     roll = rng.random()
     shear = rng.uniform(0.1, 0.45) if roll < 0.05 else rng.normal(0, 0.05) if roll < 0.3 else 0.0
     if rng.random() < 0.6:
-        shear -= _slant(font)
+        shear -= slant
     angle = np.radians(rng.normal(0, 5)) if rng.random() < 0.15 else 0.0
     if rng.random() < 0.03:  # almost every notMNIST glyph fills the box; a few keep a margin
         width, height = rng.integers(18, SIZE + 1, 2).tolist()
@@ -360,8 +397,8 @@ def render_letter(font, letter, rng):
     pixels = np.asarray(image)
     if 0 < pixels.max() < 255:  # full contrast, as in notMNIST, even for faint hairlines
         pixels = (pixels * (255 / pixels.max())).astype(np.uint8)
-    if rng.random() < 0.08:  # a dark letter cut out of a light block
-        pixels = 255 - pixels
+    if rng.random() < 0.08 and (pixels >= 128).mean() < 0.9:  # a dark letter cut out of a light block
+        pixels = 255 - pixels  # (but not a letter that fills the box, an I as a bar: nothing would be left)
     return _noisy(pixels, rng)
 
 
