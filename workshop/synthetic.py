@@ -6,9 +6,10 @@ is junk: pictures, ornaments and other characters filed under some letter. We do
 every font this machine has (matplotlib and ReportLab bring 41), and vary each glyph the way
 different fonts differ: small, script, fraktur and double-struck letterforms where a font has
 them, stroke weight from hairline to black, slant, proportions, clipped letters, noise, and
-decorative styles (outlined, inverted, shadowed, patterned, framed, stencilled). Whole font
-families are held out of the training archive: validation and test letters come from fonts
-the network never saw, as with the real test set. The archives it writes have the official
+decorative styles (outlined, inverted, shadowed, patterned, framed, stencilled); a few letters
+are drawn in a square display face that no font here has. Whole font families are held out of
+the training archive: validation and test letters come from fonts the network never saw, as
+with the real test set. The archives it writes have the official
 layout, so the normal pipeline reads them like the real ones.
 """
 import base64
