@@ -9,8 +9,8 @@ them, stroke weight from hairline to black, slant, proportions, clipped letters,
 decorative styles (outlined, inverted, shadowed, patterned, framed, stencilled); a few letters
 are drawn in a square display face that no font here has. Whole font families are held out of
 the training archive: validation and test letters come from fonts the network never saw, as
-with the real test set. The archives it writes have the official
-layout, so the normal pipeline reads them like the real ones.
+with the real test set. The archives it writes have the official layout, so the normal
+pipeline reads them like the real ones.
 """
 import base64
 import gzip
@@ -368,9 +368,9 @@ def render_letter(font, letter, rng):
     square = letter in LETTERS and rng.random() < SQUARE
     if letter in LETTERS and not square:
         letter = _letterform(font, letter, rng)
-    slant = _slant(font)
+    slant = 0.0 if square else _slant(font)
     if square:  # a face that no font here has, upright
-        glyph, slant = _decorate(_square_glyph(letter, rng), rng), 0.0
+        glyph = _decorate(_square_glyph(letter, rng), rng)
         ink_ends = _ink_row_ends(glyph)
     elif rng.random() < 0.08:  # outlined letters
         glyph, ink_ends = _glyph(font, letter, int(rng.integers(1, 4)), outline=True)
