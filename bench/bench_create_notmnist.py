@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from workshop import cli, notmnist  # noqa: E402
 from workshop.errors import UserError  # noqa: E402
-from workshop.synthetic import add_member  # noqa: E402
+from workshop.synthetic import tar_end, tar_member  # noqa: E402
 
 WORK_DIR = "bench/_work"  # everything this writes goes here (relative to the repo root)
 REAL_SAMPLE = "../shared/data/notMNIST_large_sample.tar.gz"  # real PNGs to reuse, if there (from the repo root)
@@ -86,13 +86,13 @@ def write_archive(path, root, count, pngs):
     """Writes <root>/A..J/<base64>.png, count PNGs balanced over the letters, as a .tar.gz, atomically."""
     temporary = path.with_name(path.name + ".partial")  # renamed only once complete
     # gzip -6, as `tar czf` does (Python 3.11's tarfile "w|gz" knows only level 9: slower)
-    with open(temporary, "wb") as file, gzip.GzipFile(fileobj=file, mode="wb", compresslevel=6, mtime=0) as gz, \
-            tarfile.open(fileobj=gz, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+    with open(temporary, "wb") as file, gzip.GzipFile(fileobj=file, mode="wb", compresslevel=6, mtime=0) as gz:
         for letter, per_letter, n in zip(_LETTERS, pngs, notmnist.balanced(count)):
-            add_member(tar, f"{root}/{letter}")
+            gz.write(tar_member(f"{root}/{letter}"))
             for i in range(n):
                 name = base64.b64encode(f"Font {letter}{i:05d} Regular.ttf".encode()).decode()
-                add_member(tar, f"{root}/{letter}/{name}.png", per_letter[i % len(per_letter)])
+                gz.write(tar_member(f"{root}/{letter}/{name}.png", per_letter[i % len(per_letter)]))
+        gz.write(tar_end(gz.tell()))
     os.replace(temporary, path)
 
 

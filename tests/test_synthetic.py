@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFont
+from PIL import Image, ImageFilter, ImageFont
 
 from conftest import LETTERS, run_script
 from workshop.errors import UserError
-from workshop.synthetic import (ALPHABETS, JUNK_CHARACTERS, find_fonts, render_junk, render_letter,
-                                 split_fonts, write_synthetic_archive)
+from workshop.synthetic import (ALPHABETS, JUNK_CHARACTERS, _rank_filter, find_fonts, render_junk, render_letter,
+                                 split_fonts, tar_end, tar_member, write_synthetic_archive)
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +148,28 @@ def test_archive_has_the_official_layout_balanced_and_reproducible(fonts, tmp_pa
                             junk=0.1)
     assert (tmp_path / "a.tar.gz").read_bytes() != (tmp_path / "c.tar.gz").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz", "b.tar.gz", "c.tar.gz"]
+
+
+def test_archive_members_are_the_bytes_tarfile_writes(tmp_path):
+    members = [("root", None), ("root/A", None), ("root/A/x.png", b"png" * 300), ("root/A/empty.png", b""),
+               ("root/" + "d" * 80 + "/" + "n" * 60 + ".png", b"x")]  # over 100 characters: a ustar prefix
+    with tarfile.open(tmp_path / "reference.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.mtime, info.mode = 1315000000, 0o644 if data is not None else 0o755
+            info.type, info.size = (tarfile.REGTYPE, len(data)) if data is not None else (tarfile.DIRTYPE, 0)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    ours = b"".join(tar_member(name, data) for name, data in members)
+    assert ours + tar_end(len(ours)) == (tmp_path / "reference.tar").read_bytes()
+
+
+def test_rank_filter_gives_pillows_min_and_max_filters():
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1), (2, 5), (9, 4), (40, 33)]:
+        image = Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8))
+        for size in (3, 5, 7):
+            for pick, pillows in [(np.minimum, ImageFilter.MinFilter), (np.maximum, ImageFilter.MaxFilter)]:
+                assert _rank_filter(image, size, pick).tobytes() == image.filter(pillows(size)).tobytes()
 
 
 def member_fonts(archive):

@@ -15,7 +15,6 @@ pipeline reads them like the real ones.
 import base64
 import gzip
 import hashlib
-import io
 import os
 import tarfile
 from collections import deque
@@ -72,7 +71,6 @@ def _type1(font):
     return type1.font
 
 
-@lru_cache(maxsize=None)
 def _slant(font):
     """How far the font's letters lean: the shift right per pixel of height (0.19 for an italic
     of 11°; 0 for upright fonts)."""
@@ -98,10 +96,9 @@ def _glyph_names(font):
     return TTFont(str(font), lazy=True, fontNumber=0).getBestCmap() or {}
 
 
-@lru_cache(maxsize=None)
 def _letterforms(font):
     """[(share, {letter: character})] for the small letters and each mathematical alphabet
-    in which the font draws all of A–J (looked up once per process)."""
+    in which the font draws all of A–J."""
     cmap = _glyph_names(font)
     forms = [(0.12, {letter: letter.lower() for letter in LETTERS})] if _draws(cmap, LETTERS.lower()) else []
     for first, share in ALPHABETS.values():
@@ -111,11 +108,28 @@ def _letterforms(font):
     return forms
 
 
+_FACTS = {}  # font path (str) → (_slant, _letterforms): read from the font file once per process
+
+
+def _facts(font):
+    """(slant, letterforms) of the font at path `font`. The archive writer reads them for all
+    its fonts and hands them to its worker processes (_learn_facts), which would otherwise each
+    parse every font file again."""
+    font = str(font)
+    if font not in _FACTS:
+        _FACTS[font] = _slant(font), _letterforms(font)
+    return _FACTS[font]
+
+
+def _learn_facts(facts):
+    _FACTS.update(facts)
+
+
 def _letterform(font, letter, rng):
     """The character that draws `letter`: now and then (if the font has them) a small letter,
     as many notMNIST fonts draw capitals as a, b, ..., or a script, fraktur or double-struck one."""
     roll = rng.random()
-    for share, characters in _letterforms(font):
+    for share, characters in _facts(font)[1]:
         if roll < share:
             return characters[letter]
         roll -= share
@@ -155,7 +169,7 @@ def find_fonts(extra_dirs=()):
         files = sorted(folder.rglob("*")) if folder.is_dir() else []
         for path in (p for p in files if p.suffix.lower() in (".ttf", ".otf", ".ttc", ".pfb") and p.is_file()):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            name = digest not in seen and _font_name(path)
+            name = digest not in seen and _font_name(str(path))  # str: the key of the caches of fonts
             if name and name not in seen:  # the same file, or the same font in another copy
                 fonts.append(path)
             seen |= {digest, name}
@@ -198,7 +212,7 @@ def _glyph(font, char, weight, outline=False):
     ImageDraw.Draw(image).text((-left, -top), char, font=_face(font), fill=0 if outline else 255,
                                stroke_width=stroke, stroke_fill=255)
     if weight < 0:
-        thinned = image.filter(ImageFilter.MinFilter(1 - 2 * weight))
+        thinned = _rank_filter(image, 1 - 2 * weight)
         image = thinned if thinned.getextrema()[1] == 255 else image  # a hairline font: not thinner
     return image, _ink_row_ends(image)
 
@@ -252,7 +266,7 @@ def _decorate(glyph, rng):
         canvas = Image.new("L", (glyph.width + depth, glyph.height + depth))
         for step in range(depth, 0, -1) if rng.random() < 0.5 else [depth]:
             canvas.paste(gray, (step, step), glyph)
-        canvas.paste(0, (0, 0), glyph.filter(ImageFilter.MaxFilter(3)))
+        canvas.paste(0, (0, 0), _rank_filter(glyph, 3, np.maximum))
         canvas.paste(255, (0, 0), glyph)
         return canvas
     if style < 0.09:  # patterned: the glyph seen through bars, a checkerboard or dots
@@ -265,8 +279,8 @@ def _decorate(glyph, rng):
         canvas.paste(glyph, (pad, pad))
         return canvas
     if style < 0.13:  # an inline: a dark line runs along the middle of strokes that are thick enough
-        core = glyph.filter(ImageFilter.MinFilter(7))
-        return ImageChops.subtract(glyph, ImageChops.subtract(core, core.filter(ImageFilter.MinFilter(3))))
+        core = _rank_filter(glyph, 7)
+        return ImageChops.subtract(glyph, ImageChops.subtract(core, _rank_filter(core, 3)))
     if style < 0.16:  # a pixel font: the glyph on a coarse grid of square pixels
         cells = int(rng.integers(5, 11))
         coarse = glyph.resize((cells, max(round(cells * glyph.height / glyph.width), 1)), Image.Resampling.BOX)
@@ -282,11 +296,27 @@ def _decorate(glyph, rng):
     return glyph
 
 
+def _pixels(image):
+    """The pixels of a Pillow image of mode L, as np.asarray(image) has them, in half its time."""
+    return np.frombuffer(image.tobytes(), np.uint8).reshape(image.height, image.width)
+
+
+def _rank_filter(image, size, pick=np.minimum):
+    """Pillow's MinFilter(size) (with pick=np.minimum) or MaxFilter(size) (np.maximum): each
+    pixel the darkest (lightest) of the size×size square around it. The same pixels, 5-10 times
+    faster: the square's extreme is the extreme, down a column, of extremes along rows."""
+    reach, (height, width) = size // 2, (image.height, image.width)
+    padded = np.full((height + 2 * reach, width + 2 * reach), 255 if pick is np.minimum else 0, np.uint8)
+    padded[reach:reach + height, reach:reach + width] = _pixels(image)  # beyond the edge: no effect
+    rows = pick.reduce([padded[:, k:k + width] for k in range(size)])
+    return Image.fromarray(pick.reduce([rows[k:k + height] for k in range(size)]))
+
+
 def _ink_row_ends(glyph):
     """2×N corners (x, y) of the first and last solid ink pixel (>= 128, not the faint antialiased
     rim) of each row of `glyph`. Sheared or rotated, the ink's box is still spanned by them: a
     linear map takes its extremes along a row at the row's ends."""
-    ink = np.asarray(glyph) >= 128
+    ink = _pixels(glyph) >= 128
     rows = np.flatnonzero(ink.any(axis=1))
     if not len(rows):
         return np.array([[0, glyph.width], [0, glyph.height]], float)
@@ -308,7 +338,9 @@ def _warp(glyph, ink_ends, rng, shear, angle, width, height):
     forward = np.array([[cos, -cos * shear - sin], [sin, cos - sin * shear]])  # rotation · shear
     inverse = np.array([[cos - shear * sin, sin + shear * cos], [-sin, cos]])
     ink = forward @ ink_ends
-    left, top, right, bottom = _clip((*np.floor(ink.min(axis=1) + 1e-6), *np.ceil(ink.max(axis=1) - 1e-6)), rng)
+    low, high = np.minimum.reduce(ink, axis=1), np.maximum.reduce(ink, axis=1)
+    low, high = np.floor(low + 1e-6).tolist(), np.ceil(high - 1e-6).tolist()
+    left, top, right, bottom = _clip((*low, *high), rng)
     xs, ys = _GRID[0].copy(), _GRID[1].copy()
     wobble = 0.05 if rng.random() < 0.8 else 0.12  # and a few fonts are odder than that
     xs[:, 1] += rng.normal(0, wobble, 3)  # edge midpoints slide along their edge, the centre anywhere
@@ -317,11 +349,11 @@ def _warp(glyph, ink_ends, rng, shear, angle, width, height):
     xs, ys = (inverse @ [left + xs.ravel() * (right - left), top + ys.ravel() * (bottom - top)]).reshape(2, 3, 3)
     # Shrunk to half first, averaging 2×2 pixels, so that the mesh, which reads the glyph by
     # bilinear interpolation, scales it down by less than 2: thin strokes keep their weight.
-    xs, ys, glyph = xs / 2, ys / 2, glyph.reduce(2)
+    xs, ys, glyph = (xs / 2).tolist(), (ys / 2).tolist(), glyph.reduce(2)
     columns, rows = (0, width // 2, width), (0, height // 2, height)
     mesh = [((columns[i], rows[j], columns[i + 1], rows[j + 1]),
-             (xs[j, i], ys[j, i], xs[j + 1, i], ys[j + 1, i],
-              xs[j + 1, i + 1], ys[j + 1, i + 1], xs[j, i + 1], ys[j, i + 1]))
+             (xs[j][i], ys[j][i], xs[j + 1][i], ys[j + 1][i],
+              xs[j + 1][i + 1], ys[j + 1][i + 1], xs[j][i + 1], ys[j][i + 1]))
             for j in range(2) for i in range(2)]
     return glyph.transform((width, height), Image.Transform.MESH, mesh, Image.Resampling.BILINEAR)
 
@@ -368,7 +400,7 @@ def render_letter(font, letter, rng):
     square = letter in LETTERS and rng.random() < SQUARE
     if letter in LETTERS and not square:
         letter = _letterform(font, letter, rng)
-    slant = 0.0 if square else _slant(font)
+    slant = 0.0 if square else _facts(font)[0]
     if square:  # a face that no font here has, upright
         glyph = _decorate(_square_glyph(letter, rng), rng)
         ink_ends = _ink_row_ends(glyph)
@@ -395,7 +427,7 @@ def render_letter(font, letter, rng):
         image = _warp(glyph, ink_ends, rng, shear, angle, SIZE, SIZE)
     if rng.random() < 0.05:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.0)))
-    pixels = np.asarray(image)
+    pixels = _pixels(image)
     if 0 < pixels.max() < 255:  # full contrast, as in notMNIST, even for faint hairlines
         pixels = (pixels * (255 / pixels.max())).astype(np.uint8)
     if rng.random() < 0.08 and (pixels >= 128).mean() < 0.9:  # a dark letter cut out of a light block
@@ -428,10 +460,10 @@ def render_junk(font, rng):
     return 255 - pixels if rng.random() < 0.2 else pixels
 
 
-def _render_chunk(fonts, letter, first, count, seed, junk):
-    """Images `first`..`first+count-1` of a letter as [(member file name, PNG bytes)], a share
-    `junk` of them junk. The random stream depends only on (seed, letter, first): any number
-    of workers, same images."""
+def _render_chunk(fonts, root, letter, first, count, seed, junk):
+    """Images `first`..`first+count-1` of a letter, a share `junk` of them junk, as the members
+    root/letter/<name>.png of a .tar (bytes). The random stream depends only on (seed, letter,
+    first): any number of workers, same images."""
     rng = np.random.default_rng([seed, LETTERS.index(letter), first])
     names, images = [], []
     for n in range(first, first + count):
@@ -439,53 +471,63 @@ def _render_chunk(fonts, letter, first, count, seed, junk):
         images.append(render_junk(font, rng) if rng.random() < junk else render_letter(font, letter, rng))
         stem, suffix = os.path.splitext(os.path.basename(font))
         names.append(base64.b64encode(f"{stem}-{n:06d}{suffix}".encode()).decode() + ".png")  # as notMNIST
-    return list(zip(names, encode_batch(np.stack(images))))
+    return b"".join(tar_member(f"{root}/{letter}/{name}", data)
+                    for name, data in zip(names, encode_batch(np.stack(images))))
 
 
-def add_member(tar, name, data=None):
-    """Adds a file (or, without data, a folder) with fixed metadata: same bytes every time."""
+def tar_member(name, data=None):
+    """A file (or, without data, a folder) as a .tar holds it, with fixed metadata (same bytes
+    every time): tarfile's header, the data, zeros to a whole block."""
     info = tarfile.TarInfo(name)
     info.mtime, info.mode = MTIME, 0o644 if data is not None else 0o755
     if data is None:
-        info.type = tarfile.DIRTYPE
+        info.type, data = tarfile.DIRTYPE, b""
     else:
         info.size = len(data)
-    tar.addfile(info, None if data is None else io.BytesIO(data))
+    return info.tobuf(tarfile.USTAR_FORMAT) + data + tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE)
+
+
+def tar_end(size):
+    """What ends a .tar of `size` bytes of members, as tarfile ends it: two zero blocks, then
+    zeros to a whole record."""
+    return tarfile.NUL * (2 * tarfile.BLOCKSIZE + -(size + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE)
 
 
 def write_synthetic_archive(path, root, per_class, seed, fonts, workers, junk=0.0):
     """Writes `path` (.tar.gz, official layout root/A/*.png … root/J/*.png) with `per_class`
     rendered images per letter, a share `junk` of them junk, rendered by `workers` processes;
-    returns its recipe."""
+    returns its recipe. The workers pack their letters as .tar members too: this process only
+    strings them together, so that it leaves the cores to them."""
     if not fonts:
         raise UserError("no usable fonts for the synthetic letters: install some (e.g. the DejaVu "
                         "or Liberation fonts) or pass --fonts DIR with .ttf/.otf files")
     path, fonts = Path(path), [str(font) for font in fonts]
-    tasks = [(letter, first, min(CHUNK, per_class - first))
+    tasks = [(root, letter, first, min(CHUNK, per_class - first))
              for letter in LETTERS for first in range(0, per_class, CHUNK)]
     progress = Progress(f"rendering {path.name}", total=per_class * len(LETTERS), unit="img")
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+    facts = {font: _facts(font) for font in fonts}  # read here once, not by every worker
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_learn_facts,
+                               initargs=(facts,)) if workers > 1 else None
     pending = deque()  # (task, job) in archive order, a few ahead of the writer: memory stays flat
 
     def write(task, job):
-        letter, first, count = task
+        _, letter, first, count = task
         if first == 0:
-            add_member(tar, f"{root}/{letter}")
-        for name, data in job.result() if job else _render_chunk(fonts, *task, seed, junk):
-            add_member(tar, f"{root}/{letter}/{name}", data)
+            packed.write(tar_member(f"{root}/{letter}"))
+        packed.write(job.result() if job else _render_chunk(fonts, *task, seed, junk))
         progress.update(count)
 
     try:
         with atomic_write(path) as file, \
-                gzip.GzipFile(filename="", fileobj=file, mode="wb", compresslevel=1, mtime=0) as packed, \
-                tarfile.open(fileobj=packed, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            add_member(tar, root)
+                gzip.GzipFile(filename="", fileobj=file, mode="wb", compresslevel=1, mtime=0) as packed:
+            packed.write(tar_member(root))
             for task in tasks:
                 pending.append((task, pool.submit(_render_chunk, fonts, *task, seed, junk) if pool else None))
                 if len(pending) > 2 * workers:
                     write(*pending.popleft())
             while pending:
                 write(*pending.popleft())
+            packed.write(tar_end(packed.tell()))
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
