@@ -122,6 +122,7 @@ def _facts(font):
 
 
 def _learn_facts(facts):
+    """Starts a worker process with the facts its archive writer read: {font: (slant, letterforms)}."""
     _FACTS.update(facts)
 
 
