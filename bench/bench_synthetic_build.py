@@ -1,5 +1,4 @@
-"""How fast is `create_notmnist.py --synthetic`, and do its hand-written PNG writer and rank
-filter earn their place?
+"""How fast is `create_notmnist.py --synthetic`, and does its hand-written PNG writer earn its place?
 
   build:  create_notmnist.py --synthetic --force with the default sizes (200,000 train, 10,000
           valid and 10,000 test letters, rendered, packed into two archives and read back by
@@ -9,12 +8,7 @@ filter earn their place?
           best of REPEATS, in one process. The difference, times the letters the build
           renders, spread over this machine's cores, is what the hand-written writer saves
           the build; it stays if that is at least MIN_SAVING of the build or keeps the build
-          under its target;
-  filter: IMAGES letters rendered with workshop.synthetic's numpy min/max filter against
-          Pillow's MinFilter/MaxFilter (same letters, checked), best of REPEATS after a warm-up
-          (so the glyphs thinned once per font and weight are not counted: a lower bound);
-          the difference, spread as above, is what it saves the build, and the same rule
-          decides whether it stays.
+          under its target.
 
 Other work on the machine slows every figure; measure on a quiet one.
 
@@ -33,9 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from PIL import Image  # noqa: E402
 
-from PIL import ImageFilter  # noqa: E402
-
-from workshop import cli, synthetic  # noqa: E402
+from workshop import cli  # noqa: E402
 from workshop.devices import cpu_count  # noqa: E402
 from workshop.notmnist import LETTERS  # noqa: E402
 from workshop.png import decode_batch, encode_batch  # noqa: E402
@@ -79,41 +71,6 @@ def best_microseconds(function, images):
     return min(times) / len(images) * 1e6
 
 
-def pillow_rank_filter(image, size, pick=np.minimum):
-    return image.filter((ImageFilter.MinFilter if pick is np.minimum else ImageFilter.MaxFilter)(size))
-
-
-FILTERS = {"workshop.synthetic._rank_filter (numpy)": synthetic._rank_filter,
-           "Pillow's MinFilter/MaxFilter": pillow_rank_filter}
-
-
-def filter_microseconds(fonts):
-    """{name: µs per letter} rendering IMAGES letters with each of FILTERS in place of
-    workshop.synthetic's, in turn, so that a slow spell of the machine hits both: best of
-    REPEATS, after one pass that draws the glyphs. Checks that both give the same letters."""
-    times, letters, ours = {name: [] for name in FILTERS}, {}, synthetic._rank_filter
-    try:
-        for _ in range(REPEATS + 1):
-            for name, function in FILTERS.items():
-                synthetic._rank_filter, rng, started = function, np.random.default_rng(1), time.perf_counter()
-                letters[name] = np.stack([render_letter(fonts[n % len(fonts)], LETTERS[n % len(LETTERS)], rng)
-                                          for n in range(IMAGES)])
-                times[name].append(time.perf_counter() - started)
-    finally:
-        synthetic._rank_filter = ours
-    assert all((images == letters[next(iter(FILTERS))]).all() for images in letters.values())
-    return {name: min(seconds[1:]) / IMAGES * 1e6 for name, seconds in times.items()}
-
-
-def earns_place(name, saving, seconds):
-    """Prints whether a hand-written part that saves the build `saving` of its `seconds` stays."""
-    keeps_target = seconds <= TARGET_SECONDS < seconds + saving
-    earns = saving >= MIN_SAVING * seconds or keeps_target
-    print(f"with {name} instead: about {saving:.1f} s more ({saving / seconds:.0%} of the build"
-          f"{', over the target' if keeps_target else ''}): the hand-written part "
-          f"{'earns its place' if earns else 'does NOT earn its place: use the library'}")
-
-
 def main():
     fonts = split_fonts(find_fonts())[0]
     rng = np.random.default_rng(0)
@@ -126,7 +83,6 @@ def main():
                "Pillow, default level": pillow_encode}
     micros = {name: best_microseconds(writer, images) for name, writer in writers.items()}
     sizes = {name: sum(map(len, writer(images[:1000]))) / 1000 for name, writer in writers.items()}
-    filtered = filter_microseconds(fonts)
     seconds, rendered = min(build() for _ in range(BUILDS))
 
     print(f"{'PNG writer':<42}{'µs per letter':>14}{'bytes':>8}")
@@ -136,13 +92,11 @@ def main():
         * 1e-6 * rendered / cpu_count()
     print(f"\ndefault synthetic build: {seconds:.1f} s for {rendered:,} rendered letters on {cpu_count()} cores "
           f"(target <= {TARGET_SECONDS:.0f} s on 2 cores: {'ok' if seconds <= TARGET_SECONDS else 'MISSED'})")
-    earns_place("Pillow's PNG writer", saving, seconds)
-    print(f"\n{'rendering, min/max filter':<42}{'µs per letter':>14}")
-    for name, micros_per_letter in filtered.items():
-        print(f"{name:<42}{micros_per_letter:>14.1f}")
-    saving = (filtered["Pillow's MinFilter/MaxFilter"] - filtered["workshop.synthetic._rank_filter (numpy)"]) \
-        * 1e-6 * rendered / cpu_count()
-    earns_place("Pillow's MinFilter/MaxFilter", saving, seconds)
+    keeps_target = seconds <= TARGET_SECONDS < seconds + saving
+    earns = saving >= MIN_SAVING * seconds or keeps_target
+    print(f"with Pillow's writer instead: about {saving:.1f} s more ({saving / seconds:.0%} of the build"
+          f"{', over the target' if keeps_target else ''}): the hand-written writer "
+          f"{'earns its place' if earns else 'does NOT earn its place: use Pillow'}")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter, ImageFont
+from PIL import Image, ImageFont
 
 from conftest import LETTERS, run_script
 from workshop.errors import UserError
-from workshop.synthetic import (ALPHABETS, JUNK_CHARACTERS, _rank_filter, find_fonts, render_junk, render_letter,
+from workshop.synthetic import (ALPHABETS, JUNK_CHARACTERS, find_fonts, render_junk, render_letter,
                                  split_fonts, tar_end, tar_member, write_synthetic_archive)
 
 
@@ -161,15 +161,6 @@ def test_archive_members_are_the_bytes_tarfile_writes(tmp_path):
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     ours = b"".join(tar_member(name, data) for name, data in members)
     assert ours + tar_end(len(ours)) == (tmp_path / "reference.tar").read_bytes()
-
-
-def test_rank_filter_gives_pillows_min_and_max_filters():
-    rng = np.random.default_rng(0)
-    for shape in [(1, 1), (2, 5), (9, 4), (40, 33)]:
-        image = Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8))
-        for size in (3, 5, 7):
-            for pick, pillows in [(np.minimum, ImageFilter.MinFilter), (np.maximum, ImageFilter.MaxFilter)]:
-                assert _rank_filter(image, size, pick).tobytes() == image.filter(pillows(size)).tobytes()
 
 
 def member_fonts(archive):
