@@ -8,6 +8,9 @@ learning rate trains it. Run `python create_notmnist.py` first.
 The 2016 settings (87.2 % test accuracy) are one command line away:
   python notmnist_classifier.py --init-stddev 1 --momentum 0 --learning-rate 0.01 \\
       --decay-rate 0.5 --decay-steps 3000 --no-second-relu --no-shuffle --steps 3001
+
+The network is defined once, at the top level (`network_variables`, `network`,
+`loss_function`): notmnist_distributed.py and spark_model_selection.py train it too.
 """
 from typing import Literal
 
@@ -19,11 +22,11 @@ from workshop import cli
 from workshop.devices import start
 from workshop.experiment import Run
 from workshop.notmnist import LETTERS, load_notmnist
-from workshop.strategies import replicated_train_steps
 from workshop.training import Minibatches, accuracy, one_hot, report_steps, sgd
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
-HIDDEN_UNITS = 1024  # units in each hidden layer (TASK: try 256, or add a third layer)
+HIDDEN_LAYERS = 2  # hidden layers of HIDDEN_UNITS each (TASK: try 1, or 3)
+HIDDEN_UNITS = 1024  # units in each hidden layer (TASK: try 256)
 SECOND_RELU = True  # ReLU after the second hidden layer, as on the slide (the 2016 script lost it)
 BATCH_SIZE = 128  # images per SGD step
 STEPS = 6001  # SGD steps (2016: 3001)
@@ -40,20 +43,47 @@ SEED = 133  # fixes initialisation, shuffling and dropout
 
 # --- System settings: where and how it runs (flags too) -------------------------------------
 DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to train: a GPU when there is one
-STRATEGY: Literal["none", "mirrored", "multiworker"] = "none"  # train on several devices or machines in step
-REPLICAS = 0  # mirrored: devices to use; 0 means every GPU, or 2 logical CPUs without a GPU
-WORKERS = 2  # multiworker without TF_CONFIG: worker processes to start
-LAUNCHER: Literal["local", "spark"] = "local"  # multiworker: start the workers here, or as a Spark barrier stage
-SPARK_MASTER: str | None = None  # --launcher spark: master URL; none: spark-submit's, else local[*]
 PRECISION: Literal["float32", "bfloat16", "float16"] = "float32"  # 16-bit compute is faster on GPUs and AMX CPUs
 RUNS_DIR = "runs"  # logs, checkpoints and figures go to RUNS_DIR/notmnist_classifier/<time>/
 RESUME: str | None = None  # a run folder to continue from its checkpoint
 SHOW = False  # open the figures at the end
 
 
+# Graph: explicit weights and biases, as on the slides.
+def network_variables(hidden_layers, hidden_units, init_stddev):
+    """[weights1, biases1, weights2, biases2, ...]: 784 pixels -> hidden layers -> 10 letters."""
+    sizes = [28 * 28] + [hidden_units] * hidden_layers + [10]
+    variables = []
+    for inputs, outputs in zip(sizes[:-1], sizes[1:]):
+        stddev = init_stddev or np.sqrt(2.0 / inputs)  # He initialisation keeps signals O(1)
+        variables += [tf.Variable(tf.random.truncated_normal([inputs, outputs], stddev=stddev)),
+                      tf.Variable(tf.zeros([outputs]))]
+    return variables
+
+
+def network(variables, images, training, dropout, second_relu=True, dtype=tf.float32):
+    """The logits of `images` (rows of 784 pixels): ReLU layers, dropout while training. In the
+    compute precision `dtype` (16 bits with --precision); the stored weights stay float32."""
+    variables = [tf.cast(v, dtype) for v in variables]
+    *hidden, (output_weights, output_biases) = zip(variables[0::2], variables[1::2])
+    x = tf.cast(images, dtype)
+    for number, (weights, biases) in enumerate(hidden, 1):
+        x = tf.matmul(x, weights) + biases
+        if second_relu or number != 2:  # the 2016 script lost the ReLU of its second layer
+            x = tf.nn.relu(x)
+        if training:
+            x = tf.nn.dropout(x, rate=dropout)
+    return tf.cast(tf.matmul(x, output_weights) + output_biases, tf.float32)
+
+
+def loss_function(variables, logits, labels, l2):
+    """The cross-entropy of the softmax, plus the L2 penalty on all weights and biases."""
+    cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    return cross_entropy + l2 * tf.add_n([tf.nn.l2_loss(v) for v in variables])
+
+
 def main():
-    # Says what runs where; with --strategy multiworker and no TF_CONFIG, starts the workers instead.
-    device = start(DEVICE, PRECISION, SEED, STRATEGY, REPLICAS, WORKERS, LAUNCHER, SPARK_MASTER)
+    device = start(DEVICE, PRECISION, SEED)  # says what runs where; seeds every generator
     data = load_notmnist(DATA)
     print(f"Data {DATA}: {data.describe()}")
 
@@ -66,35 +96,11 @@ def main():
     # minibatch(step): that step's BATCH_SIZE images and labels, taken from a copy kept on the device
     minibatch = Minibatches(train_dataset, train_labels, BATCH_SIZE, SHUFFLE, SEED, device.name)
 
-    # Graph: explicit weights and biases, as on the slides.
-    def weights(inputs, outputs):
-        stddev = INIT_STDDEV or np.sqrt(2.0 / inputs)  # He initialisation keeps signals O(1)
-        return tf.Variable(tf.random.truncated_normal([inputs, outputs], stddev=stddev))
-    with device.strategy.scope():  # with --strategy, a copy of each variable on every replica
-        weights1, biases1 = weights(784, HIDDEN_UNITS), tf.Variable(tf.zeros([HIDDEN_UNITS]))
-        weights2, biases2 = weights(HIDDEN_UNITS, HIDDEN_UNITS), tf.Variable(tf.zeros([HIDDEN_UNITS]))
-        weights3, biases3 = weights(HIDDEN_UNITS, 10), tf.Variable(tf.zeros([10]))
-        learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
-    variables = [weights1, biases1, weights2, biases2, weights3, biases3]
+    variables = network_variables(HIDDEN_LAYERS, HIDDEN_UNITS, INIT_STDDEV)
+    learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
 
     def model(images, training):
-        # In the compute precision (16 bits with --precision); the stored weights stay float32.
-        weights1, biases1, weights2, biases2, weights3, biases3 = (
-            tf.cast(v, device.compute_dtype) for v in variables)
-        x = tf.cast(images, device.compute_dtype)
-        hidden1 = tf.nn.relu(tf.matmul(x, weights1) + biases1)
-        if training:
-            hidden1 = tf.nn.dropout(hidden1, rate=DROPOUT)
-        hidden2 = tf.matmul(hidden1, weights2) + biases2
-        if SECOND_RELU:
-            hidden2 = tf.nn.relu(hidden2)
-        if training:
-            hidden2 = tf.nn.dropout(hidden2, rate=DROPOUT)
-        return tf.cast(tf.matmul(hidden2, weights3) + biases3, tf.float32)
-
-    def loss_function(logits, labels):
-        cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-        return cross_entropy + L2 * tf.add_n([tf.nn.l2_loss(v) for v in variables])
+        return network(variables, images, training, DROPOUT, SECOND_RELU, device.compute_dtype)
 
     # Training: minibatch SGD, EVAL_EVERY steps per call of a compiled graph.
     def train_step(step):
@@ -102,7 +108,7 @@ def main():
         images, labels = minibatch(step)
         with tf.GradientTape() as tape:  # records the forward pass, to take its gradients
             logits = model(images, training=True)
-            loss = loss_function(logits, labels)
+            loss = loss_function(variables, logits, labels, L2)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss, logits, labels
@@ -114,8 +120,6 @@ def main():
             train_step(step)
         return train_step(last)  # the last step's loss and minibatch, for the report
 
-    if STRATEGY != "none":  # the same step on every replica, each on its slice of the minibatch
-        train_steps = replicated_train_steps(device.strategy, model, loss_function, optimizer, variables, minibatch)
     predict = tf.function(lambda images: tf.nn.softmax(model(images, training=False)))
     run = Run(__file__, cli.settings(globals()), RUNS_DIR, RESUME, device, variables, optimizer)  # logs, checkpoints
     for first, last in report_steps(int(run.step), STEPS, EVAL_EVERY):  # from step 0, or where --resume left off

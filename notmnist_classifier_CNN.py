@@ -9,6 +9,8 @@ first.
 The 2016 settings (93.2 % test accuracy: batch 16, 3,001 steps, a quarter of an epoch) are:
   python notmnist_classifier_CNN.py --batch-size 16 --learning-rate 0.05 --momentum 0 \\
       --decay-rate 1 --init-stddev 0.1 --bias-init 1 --conv-dropout 0.1 --dropout 0 --no-shuffle
+
+The network is defined once, at the top level: spark_model_selection.py trains it too.
 """
 from typing import Literal
 
@@ -20,12 +22,12 @@ from workshop import cli
 from workshop.devices import start
 from workshop.experiment import Run
 from workshop.notmnist import LETTERS, load_notmnist
-from workshop.strategies import replicated_train_steps
 from workshop.training import Minibatches, accuracy, one_hot, report_steps, sgd
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 PATCH_SIZE = 5  # convolution filters are PATCH_SIZE × PATCH_SIZE pixels
-DEPTH = 16  # filters per convolution (TASK: try 32, or a third convolution)
+CONV_LAYERS = 2  # convolution + max-pooling stages (TASK: try 1, or 3)
+DEPTH = 16  # filters per convolution (TASK: try 32)
 HIDDEN_UNITS = 64  # units in the fully connected layer
 BATCH_SIZE = 256  # images per SGD step (2016: 16)
 STEPS = 3001  # SGD steps
@@ -35,6 +37,7 @@ DECAY_RATE = 0.5  # the learning rate is multiplied by this every DECAY_STEPS st
 DECAY_STEPS = 1000  # see DECAY_RATE
 DROPOUT = 0.3  # fraction of the fully connected units dropped while training (TASK: set 0)
 CONV_DROPOUT = 0.0  # fraction of convolution outputs dropped (2016: 0.1)
+L2 = 0.0  # weight of the L2 penalty on all weights and biases (TASK: try 5e-4)
 INIT_STDDEV = 0.0  # standard deviation of the initial weights; 0 means He: sqrt(2 / inputs)
 BIAS_INIT = 0.0  # initial biases (2016: 1.0)
 SHUFFLE = True  # reshuffle the training set every epoch (2016 walked it in a fixed order)
@@ -43,20 +46,59 @@ SEED = 133  # fixes initialisation, shuffling and dropout
 
 # --- System settings: where and how it runs (flags too) -------------------------------------
 DEVICE: Literal["auto", "cpu", "gpu"] = "auto"  # where to train: a GPU when there is one
-STRATEGY: Literal["none", "mirrored", "multiworker"] = "none"  # train on several devices or machines in step
-REPLICAS = 0  # mirrored: devices to use; 0 means every GPU, or 2 logical CPUs without a GPU
-WORKERS = 2  # multiworker without TF_CONFIG: worker processes to start
-LAUNCHER: Literal["local", "spark"] = "local"  # multiworker: start the workers here, or as a Spark barrier stage
-SPARK_MASTER: str | None = None  # --launcher spark: master URL; none: spark-submit's, else local[*]
 PRECISION: Literal["float32", "bfloat16", "float16"] = "float32"  # 16-bit compute is faster on GPUs and AMX CPUs
 RUNS_DIR = "runs"  # logs, checkpoints and figures go to RUNS_DIR/notmnist_classifier_CNN/<time>/
 RESUME: str | None = None  # a run folder to continue from its checkpoint
 SHOW = False  # open the figures at the end
 
 
+# Graph: explicit filters, weights and biases, as on the slides.
+def network_variables(conv_layers, depth, hidden_units, patch_size, init_stddev, bias_init):
+    """[filters1, biases1, ..., weights, biases (FC), weights, biases (output)]."""
+    def weights(shape):
+        stddev = init_stddev or np.sqrt(2.0 / np.prod(shape[:-1]))  # He: 2 / inputs per unit
+        return tf.Variable(tf.random.truncated_normal(shape, stddev=stddev))
+
+    def biases(size):
+        return tf.Variable(tf.fill([size], bias_init))
+    variables, depths, side = [], [1] + [depth] * conv_layers, 28
+    for inputs, outputs in zip(depths[:-1], depths[1:]):
+        variables += [weights([patch_size, patch_size, inputs, outputs]), biases(outputs)]
+        side = -(-side // 2)  # each 2×2 pooling halves the side: 28 -> 14 -> 7
+    variables += [weights([side * side * depth, hidden_units]), biases(hidden_units)]
+    return variables + [weights([hidden_units, 10]), biases(10)]
+
+
+def conv_pool(x, weights, biases, training, conv_dropout):  # 5×5 convolution, ReLU, 2×2 max-pooling
+    hidden = tf.nn.relu(tf.nn.conv2d(x, weights, strides=1, padding="SAME") + biases)
+    if training and conv_dropout:
+        hidden = tf.nn.dropout(hidden, rate=conv_dropout)
+    return tf.nn.max_pool2d(hidden, ksize=2, strides=2, padding="SAME")
+
+
+def network(variables, images, training, dropout, conv_dropout=0.0, dtype=tf.float32):
+    """The logits of `images` (28×28×1). In the compute precision `dtype` (16 bits with
+    --precision); the stored weights stay float32."""
+    variables = [tf.cast(v, dtype) for v in variables]
+    *convolutions, (fc_weights, fc_biases), (output_weights, output_biases) = zip(variables[0::2], variables[1::2])
+    x = tf.cast(images, dtype)
+    for weights, biases in convolutions:
+        x = conv_pool(x, weights, biases, training, conv_dropout)
+    x = tf.reshape(x, [-1, fc_weights.shape[0]])
+    hidden = tf.nn.relu(tf.matmul(x, fc_weights) + fc_biases)
+    if training and dropout:
+        hidden = tf.nn.dropout(hidden, rate=dropout)
+    return tf.cast(tf.matmul(hidden, output_weights) + output_biases, tf.float32)
+
+
+def loss_function(variables, logits, labels, l2):
+    """The cross-entropy of the softmax, plus the L2 penalty (if any) on all weights and biases."""
+    cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    return cross_entropy + l2 * tf.add_n([tf.nn.l2_loss(v) for v in variables]) if l2 else cross_entropy
+
+
 def main():
-    # Says what runs where; with --strategy multiworker and no TF_CONFIG, starts the workers instead.
-    device = start(DEVICE, PRECISION, SEED, STRATEGY, REPLICAS, WORKERS, LAUNCHER, SPARK_MASTER)
+    device = start(DEVICE, PRECISION, SEED)  # says what runs where; seeds every generator
     data = load_notmnist(DATA)
     print("Data %s: %s" % (DATA, data.describe()))
 
@@ -69,51 +111,18 @@ def main():
     # minibatch(step): that step's BATCH_SIZE images and labels, taken from a copy kept on the device
     minibatch = Minibatches(train_dataset, train_labels, BATCH_SIZE, SHUFFLE, SEED, device.name)
 
-    # Graph: explicit filters, weights and biases, as on the slides.
-    def weights(shape):
-        stddev = INIT_STDDEV or np.sqrt(2.0 / np.prod(shape[:-1]))  # He: 2 / inputs per unit
-        return tf.Variable(tf.random.truncated_normal(shape, stddev=stddev))
-
-    def biases(size):
-        return tf.Variable(tf.fill([size], BIAS_INIT))
-    with device.strategy.scope():  # with --strategy, a copy of each variable on every replica
-        layer1_weights, layer1_biases = weights([PATCH_SIZE, PATCH_SIZE, 1, DEPTH]), biases(DEPTH)
-        layer2_weights, layer2_biases = weights([PATCH_SIZE, PATCH_SIZE, DEPTH, DEPTH]), biases(DEPTH)
-        layer3_weights, layer3_biases = weights([7 * 7 * DEPTH, HIDDEN_UNITS]), biases(HIDDEN_UNITS)
-        layer4_weights, layer4_biases = weights([HIDDEN_UNITS, 10]), biases(10)
-        learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
-    variables = [layer1_weights, layer1_biases, layer2_weights, layer2_biases,
-                 layer3_weights, layer3_biases, layer4_weights, layer4_biases]
-
-    def conv_pool(x, weights, biases, training):  # 5×5 convolution, ReLU, 2×2 max-pooling
-        hidden = tf.nn.relu(tf.nn.conv2d(x, weights, strides=1, padding="SAME") + biases)
-        if training and CONV_DROPOUT:
-            hidden = tf.nn.dropout(hidden, rate=CONV_DROPOUT)
-        return tf.nn.max_pool2d(hidden, ksize=2, strides=2, padding="SAME")
+    variables = network_variables(CONV_LAYERS, DEPTH, HIDDEN_UNITS, PATCH_SIZE, INIT_STDDEV, BIAS_INIT)
+    learning_rate, optimizer = sgd(LEARNING_RATE, DECAY_STEPS, DECAY_RATE, MOMENTUM)
 
     def model(images, training):
-        # In the compute precision (16 bits with --precision); the stored weights stay float32.
-        (layer1_weights, layer1_biases, layer2_weights, layer2_biases,
-         layer3_weights, layer3_biases, layer4_weights, layer4_biases) = (
-            tf.cast(v, device.compute_dtype) for v in variables)
-        x = tf.cast(images, device.compute_dtype)
-        pool = conv_pool(conv_pool(x, layer1_weights, layer1_biases, training),
-                         layer2_weights, layer2_biases, training)
-        reshape = tf.reshape(pool, [-1, 7 * 7 * DEPTH])
-        hidden = tf.nn.relu(tf.matmul(reshape, layer3_weights) + layer3_biases)
-        if training and DROPOUT:
-            hidden = tf.nn.dropout(hidden, rate=DROPOUT)
-        return tf.cast(tf.matmul(hidden, layer4_weights) + layer4_biases, tf.float32)
-
-    def loss_function(logits, labels):
-        return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        return network(variables, images, training, DROPOUT, CONV_DROPOUT, device.compute_dtype)
 
     # Training: as in notmnist_classifier.py, EVAL_EVERY steps per call of a compiled graph.
     def train_step(step):  # one SGD step on the minibatch of `step`
         images, labels = minibatch(step)
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            loss = loss_function(logits, labels)
+            loss = loss_function(variables, logits, labels, L2)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss, logits, labels
 
@@ -122,9 +131,6 @@ def main():
         for step in tf.range(first, last):
             train_step(step)
         return train_step(last)
-
-    if STRATEGY != "none":  # the same step on every replica, each on its slice of the minibatch
-        train_steps = replicated_train_steps(device.strategy, model, loss_function, optimizer, variables, minibatch)
 
     @tf.function
     def predict(images):  # class probabilities, without dropout

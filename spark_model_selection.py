@@ -1,10 +1,10 @@
 """Distributed model selection on Apache Spark: one hyperparameter setting per Spark task.
 
-After Databricks (2016): the data is broadcast to the workers once, each Spark task trains
-the notMNIST network with one setting of the grid (hidden layers, layer size, learning
-rate, L2 strength, dropout) for --steps steps and scores it on the validation set, and
-the driver ranks the settings. The best one is then retrained and scored on the test set,
-against the workshop's default setting. Run `python create_notmnist.py` first.
+After Databricks (2016): the data is broadcast to the workers once; the settings of the grid
+are parallelized, one per task; each task trains the classifier's network with its setting
+for --steps steps and scores it on the validation set; the driver collects the scores and
+ranks them. The best setting is then retrained and scored on the test set, against the
+classifier's own setting. Run `python create_notmnist.py` first.
 
     python spark_model_selection.py --max-trials 8 --steps 300     # a quick look
     python spark_model_selection.py --model cnn
@@ -15,17 +15,26 @@ A setting that fails (raises, or diverges to a loss of NaN) says so in its row o
 leaderboard; the others go on. Spark runs a task again if its Python worker dies.
 """
 import csv
+import itertools
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+import workshop.quiet_tensorflow  # noqa: F401 (before TensorFlow: keeps its start-up log quiet)
+import notmnist_classifier
+import notmnist_classifier_CNN
+import tensorflow as tf
 from workshop import cli
 from workshop.errors import UserError
 from workshop.files import atomic_write
-from workshop.model_selection import DEFAULTS, SETTING, grid, search, train_and_evaluate
-from workshop.notmnist import load_notmnist, to_pixels
+from workshop.notmnist import load_notmnist, normalise, to_pixels
 from workshop.plots import pyplot, save_figure
+from workshop.spark import limit_threads_to_task, one_line_errors, spark_session
+from workshop.training import Minibatches, accuracy, one_hot
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 MODEL: Literal["mlp", "cnn"] = "mlp"  # the network whose hyperparameters are searched
@@ -37,28 +46,51 @@ MAX_TRIALS = 0  # try only this many settings, drawn at random from the grid (0:
 SEED = 133  # seeds every trial the same way, and the draw of --max-trials
 RESULTS = "runs/model_selection"  # writes RESULTS.csv (every trial) and RESULTS.png (the figure)
 
+# The slides' hyperparameters: every combination is one trial. For the CNN, "layers" counts the
+# convolution + pooling stages and "units" the 5×5 filters of each (then FC 64, as in the classifier).
+GRIDS = {
+    "mlp": {"layers": [1, 2], "units": [256, 1024], "learning_rate": [0.01, 0.05, 0.2],
+            "l2": [0.0, 5e-4], "dropout": [0.0, 0.3]},
+    "cnn": {"layers": [1, 2], "units": [8, 16], "learning_rate": [0.01, 0.05, 0.2],
+            "l2": [0.0, 5e-4], "dropout": [0.0, 0.3]},
+}
+DEFAULTS = {  # the classifiers' own settings, to see what the search gains
+    "mlp": {"layers": 2, "units": 1024, "learning_rate": 0.05, "l2": 5e-4, "dropout": 0.3},
+    "cnn": {"layers": 2, "units": 16, "learning_rate": 0.05, "l2": 0.0, "dropout": 0.3},
+}
+
 
 def main():
-    # Data: the uint8 pixels, a quarter of the size of the float32 images, for the broadcast.
+    # Data: the uint8 pixels, a quarter of the size of the float32 images, to broadcast.
     data = load_notmnist(DATA)
     arrays = {"train_images": to_pixels(data.train[0]), "train_labels": data.train[1],
               "valid_images": to_pixels(data.valid[0]), "valid_labels": data.valid[1]}
-    trials = grid(MODEL)
+    axes = GRIDS[MODEL]
+    settings = [{"model": MODEL, **dict(zip(axes, values))} for values in itertools.product(*axes.values())]
     if MAX_TRIALS:
-        trials = [trials[i] for i in sorted(np.random.default_rng(SEED).permutation(len(trials))[:MAX_TRIALS])]
-    print(f"Data {DATA}: {data.describe()}\n{len(trials)} settings of the {MODEL.upper()}, "
+        settings = [settings[i] for i in sorted(np.random.default_rng(SEED).permutation(len(settings))[:MAX_TRIALS])]
+    print(f"Data {DATA}: {data.describe()}\n{len(settings)} settings of the {MODEL.upper()}, "
           f"{STEPS} steps of {BATCH_SIZE} images each")
 
-    # The search: Spark tasks in parallel, and/or the same trials one after another.
+    # The search: one Spark task per setting, and/or the same trials one after another.
     walls = {}
     if BACKEND in ("spark", "both"):
-        from workshop.spark import spark_context
-        context = spark_context(MASTER, f"notMNIST {MODEL} model selection")
-        print(f"Spark {context.version} on {context.master}: {context.defaultParallelism} tasks at a time")
-        results, walls["spark"] = search(trials, arrays, STEPS, BATCH_SIZE, SEED, context)
+        sc = spark_session(MASTER, f"notMNIST {MODEL} model selection").sparkContext
+        print(f"Spark {sc.version} on {sc.master}: {sc.defaultParallelism} tasks at a time")
+        started = time.perf_counter()
+        shared = sc.broadcast(arrays)  # sent to each worker once, not with every task
+        with one_line_errors("the model selection"):
+            results = sc.parallelize(settings, len(settings)).map(
+                lambda setting: train_and_evaluate(setting, shared.value)).collect()
+        shared.unpersist()
+        walls["spark"] = time.perf_counter() - started
     if BACKEND in ("local", "both"):
-        local_results, walls["local"] = search(trials, arrays, STEPS, BATCH_SIZE, SEED)
+        started = time.perf_counter()
+        local_results = [train_and_evaluate(setting, arrays) for setting in settings]
+        walls["local"] = time.perf_counter() - started
         results = results if BACKEND == "both" else local_results
+    results.sort(key=lambda r: (np.nan_to_num(-r["validation_accuracy"], nan=np.inf),  # failed ones last
+                                np.nan_to_num(r["loss"], nan=np.inf)))
 
     # Report: the leaderboard, the CSV and the Databricks figure, the speed-up.
     print_leaderboard(results)
@@ -78,8 +110,8 @@ def main():
         raise UserError(f"every one of the {len(results)} settings failed (the first: {results[0]['problem']}); "
                         "see the leaderboard above")
     test_arrays = {**arrays, "valid_images": to_pixels(data.test[0]), "valid_labels": data.test[1]}
-    best = {key: scored[0][key] for key in SETTING}
-    tested = {name: train_and_evaluate(setting, test_arrays, STEPS, BATCH_SIZE, SEED)["validation_accuracy"]
+    best = {key: scored[0][key] for key in settings[0]}
+    tested = {name: train_and_evaluate(setting, test_arrays)["validation_accuracy"]
               for name, setting in (("best", best), ("default", {"model": MODEL, **DEFAULTS[MODEL]}))}
     print(f"Best setting: {describe(best)}")
     print(f"Test accuracy: {tested['best']:.1f}%")
@@ -90,8 +122,56 @@ def main():
           f"({describe(DEFAULTS[MODEL])}): {verdict}")
 
 
+def train_and_evaluate(setting, data):
+    """What each Spark task runs: one trial. A setting that raises or diverges gets a row that
+    says so (`problem`): one bad setting must not end a search of many.
+    -> the setting's row: validation accuracy, last minibatch loss, seconds, worker, problem"""
+    started = time.perf_counter()
+    try:
+        score, loss = train(setting, data)
+        problem = "" if np.isfinite(loss) else f"diverged (loss {loss})"
+    except Exception as error:
+        score, loss = float("nan"), float("nan")
+        problem = f"failed: {type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
+    return {**setting, "validation_accuracy": round(score, 2) if not problem else float("nan"),
+            "loss": round(loss, 4), "seconds": round(time.perf_counter() - started, 2),
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "problem": problem}
+
+
+def train(setting, data):
+    """Trains the classifier's own network with `setting` (STEPS steps of SGD with momentum 0.9),
+    seeded the same way wherever it runs, on data["train_*"]. -> (validation accuracy %, last loss)"""
+    limit_threads_to_task()  # in a Spark task, TensorFlow uses the task's cores, not all of the machine's
+    tf.get_logger().setLevel("ERROR")  # each trial traces its own graph: no retracing warnings
+    tf.keras.utils.set_random_seed(SEED)
+    if setting["model"] == "mlp":
+        classifier, shape = notmnist_classifier, [-1, 28 * 28]
+        variables = classifier.network_variables(setting["layers"], setting["units"], 0.0)
+    else:
+        classifier, shape = notmnist_classifier_CNN, [-1, 28, 28, 1]
+        variables = classifier.network_variables(setting["layers"], setting["units"], classifier.HIDDEN_UNITS,
+                                                 classifier.PATCH_SIZE, 0.0, 0.0)
+    minibatch = Minibatches(normalise(data["train_images"]).reshape(shape), one_hot(data["train_labels"]),
+                            BATCH_SIZE, True, SEED, "/CPU:0")
+    optimizer = tf.keras.optimizers.SGD(setting["learning_rate"], momentum=0.9)
+
+    @tf.function
+    def train_steps(steps):  # all the trial's steps in one call of a compiled graph
+        loss = tf.constant(0.0)
+        for step in tf.range(steps):
+            images, labels = minibatch(step)
+            with tf.GradientTape() as tape:
+                logits = classifier.network(variables, images, True, setting["dropout"])
+                loss = classifier.loss_function(variables, logits, labels, setting["l2"])
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+    loss = float(train_steps(tf.constant(STEPS, tf.int64)))
+    logits = classifier.network(variables, normalise(data["valid_images"]).reshape(shape), False, 0.0)
+    return float(accuracy(logits.numpy(), one_hot(data["valid_labels"]))), loss
+
+
 def describe(setting):
-    return ", ".join(f"{key} {setting[key]}" for key in SETTING[1:])
+    return ", ".join(f"{key} {value}" for key, value in setting.items() if key != "model")
 
 
 def print_leaderboard(results):

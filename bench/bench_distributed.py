@@ -1,8 +1,9 @@
 """What distribution costs and gains on this machine: tf.distribute strategies and Spark.
 
-1. Training throughput of notmnist_classifier.py (MLP) with --strategy none, mirrored (2
-   replicas: on a CPU-only machine, 2 logical CPUs sharing the same cores) and multiworker
-   (2 processes on 127.0.0.1, gradients all-reduced over TCP every step). Measured as in
+1. Training throughput of the MLP: notmnist_classifier.py on one device, and
+   notmnist_distributed.py with --strategy mirrored (2 replicas: on a CPU-only machine, 2
+   logical CPUs sharing the same cores) and multiworker (2 processes on 127.0.0.1, gradients
+   all-reduced over TCP every step). Measured as in
    bench_classifiers.py: two runs with few and many steps, speed from the difference.
    On one CPU these cannot be faster (the same cores do the same work plus the
    synchronisation); the figure is the overhead. On several GPUs or machines each
@@ -39,9 +40,10 @@ def run(args):
 
 
 def training_seconds(strategy, data, steps, work):
-    out = run([REPO / "notmnist_classifier.py", "--data", data, "--steps", steps, "--eval-every", steps,
-               "--batch-size", BATCH_SIZE, "--runs-dir", work / "runs", "--device", "cpu",
-               "--strategy", strategy, "--replicas", 2, "--workers", 2])
+    script, flags = (("notmnist_classifier.py", ["--device", "cpu"]) if strategy == "none" else
+                     ("notmnist_distributed.py", ["--strategy", strategy, "--replicas", 2, "--workers", 2]))
+    out = run([REPO / script, "--data", data, "--steps", steps, "--eval-every", steps,
+               "--batch-size", BATCH_SIZE, "--runs-dir", work / "runs", *flags])
     return float(re.search(r"Trained \d+ steps in ([\d.]+) s", out).group(1))
 
 

@@ -139,7 +139,7 @@ def pytest_collection_modifyitems(items):
 def spark():
     """One local Spark with 2 task slots for the whole test session."""
     pytest.importorskip("pyspark", reason="PySpark is an extra: pip install -r requirements-spark.txt")
-    from workshop.spark import spark_context
-    context = spark_context("local[2]", "workshop tests")
+    from workshop.spark import spark_session
+    context = spark_session("local[2]", "workshop tests").sparkContext
     yield context
     context.stop()

@@ -96,3 +96,20 @@ def test_tensorflow_start_up_log_is_hidden_and_the_rest_passes(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0
     assert result.stderr.splitlines() == ["after the import", "kept 1", "kept 2", "kept 3"]
+
+
+def test_as_flags_gives_back_the_settings_it_was_made_from(tmp_path):
+    import runpy
+    from workshop import cli
+    path = tmp_path / "demo.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    changed = runpy.run_path(str(path))
+    cli.parse_flags(changed, ["--train-size", "7", "--force", "--fonts", "x", "--learning-rate", "5e-4"])
+    flags = cli.as_flags(changed, DEVICE="gpu")
+    assert "--force" in flags and "--device" in flags
+    fresh = runpy.run_path(str(path))
+    cli.parse_flags(fresh, flags)
+    assert cli.settings(fresh) == {**cli.settings(changed), "DEVICE": "gpu"}
+    assert cli.settings(fresh)["LEARNING_RATE"] == 5e-4 and cli.settings(fresh)["FONTS"] == "x"
+    cli.parse_flags(fresh, cli.as_flags(runpy.run_path(str(path))))  # the defaults, --no-force among them
+    assert not fresh["FORCE"] and fresh["TRAIN_SIZE"] == 200000

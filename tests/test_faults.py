@@ -1,9 +1,9 @@
-"""Faults: two runs at once, a kill at any moment, a full disk, a Spark worker that dies.
+"""Faults: two runs at once, a kill at any moment, a full disk.
 
 The faults happen for real where a test can make them: processes started together, SIGKILL,
-a small tmpfs in a user namespace (skipped where the system allows none), a Spark Python
-worker killed from inside its task. A full disk is also simulated at each write point, so
-that those checks run everywhere.
+a small tmpfs in a user namespace (skipped where the system allows none). A full disk is also
+simulated at each write point, so that those checks run everywhere. (A Spark worker that dies:
+tests/test_model_selection.py.)
 """
 import errno
 import io
@@ -26,7 +26,6 @@ from workshop import download as download_module, files, notmnist
 from workshop.errors import DiskFull
 from workshop.files import atomic_write, new_run_dir
 from workshop.locks import FileLock
-from workshop.model_selection import grid, search
 
 SMALL = ["--train-size", 300, "--valid-size", 60, "--test-size", 100, "--workers", 1]
 
@@ -367,33 +366,3 @@ def test_a_full_disk_for_real_stops_a_classifier_with_one_line(easy_pickle, tmp_
     assert "/ckpt (it needs " in line
     assert "ckpt_temp" not in outputs[2] and "ckpt.index" not in outputs[2]  # no half-written checkpoint
 
-
-# --- Spark: a worker that dies, a trial that diverges or raises ----------------------------
-
-class _KillsItsWorkerOnce:
-    """Unpickled in a Spark task (with its trial), it kills that task's Python worker, the first time only."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return exec, (f"import os, pathlib\nmarker = pathlib.Path({self.marker!r})\n"
-                      "if not marker.exists():\n    marker.touch()\n    os.kill(os.getpid(), 9)",)
-
-
-def test_failing_trials_are_reported_in_their_rows_and_a_killed_worker_is_replaced(spark, tmp_path):
-    rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
-              "train_labels": np.arange(200) % 10,
-              "valid_images": rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
-              "valid_labels": np.arange(50) % 10}
-    good, diverging, raising = grid("mlp")[:3]
-    diverging["learning_rate"], raising["units"] = 1e12, -1
-    good["worker_dies"] = _KillsItsWorkerOnce(tmp_path / "killed")
-    results, _ = search([good, diverging, raising], arrays, 8, 20, 133, spark)
-    assert (tmp_path / "killed").exists()  # the first attempt of `good` died, and Spark ran it again
-    rows = {r["learning_rate"] if r["units"] > 0 else "raising": r for r in results}
-    assert len(results) == 3 and rows[good["learning_rate"]]["problem"] == ""
-    assert np.isfinite(rows[good["learning_rate"]]["validation_accuracy"]) and results[0]["problem"] == ""
-    assert rows[1e12]["problem"].startswith("diverged") and np.isnan(rows[1e12]["validation_accuracy"])
-    assert rows["raising"]["problem"].startswith("failed: InvalidArgumentError")

@@ -1,15 +1,15 @@
 """spark_model_selection.py: the grid search on Spark, and the same trials without Spark."""
 import csv
-import functools
+import itertools
 import os
 import re
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 from conftest import LETTERS, REPO, letter_image, run_script
-from workshop.model_selection import grid, search, spark_task
 
 pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
 
@@ -18,54 +18,96 @@ TINY = ["--steps", 8, "--batch-size", 20]
 
 
 @pytest.fixture(scope="module")
-def arrays():
+def noisy_pickle(tmp_path_factory):
     """Noisy letters: learnable, but not in a few steps with every setting."""
+    from workshop.notmnist import write_pickle
     rng = np.random.default_rng(0)
-
-    def split(size):
+    splits = {}
+    for name, size in (("train", 600), ("valid", 200), ("test", 200)):
         labels = np.arange(size, dtype=np.int32) % 10
         noisy = [letter_image(LETTERS[k], rng) + rng.normal(0, 100, (28, 28)) for k in labels]
-        return np.clip(noisy, 0, 255).astype(np.uint8), labels
-    (train_images, train_labels), (valid_images, valid_labels) = split(600), split(200)
-    return {"train_images": train_images, "train_labels": train_labels,
-            "valid_images": valid_images, "valid_labels": valid_labels}
+        images = np.clip(noisy, 0, 255).astype(np.uint8)
+        splits[name] = (lambda part, images=images: images[part.start:part.stop], labels)
+    path = tmp_path_factory.mktemp("noisy") / "noisy.pickle"
+    write_pickle(path, splits)
+    return path
 
 
-def four_trials():
-    """Four settings that learn at clearly different speeds."""
-    return [trial for trial in grid("mlp") if trial["units"] == 256 and trial["l2"] == 0
-            and trial["dropout"] == 0 and trial["layers"] == 1] + [grid("mlp")[-1]]
-
-
-def test_grid_covers_every_combination():
-    trials = grid("cnn")
-    assert len(trials) == 2 * 2 * 3 * 2 * 2
-    assert len({tuple(t.values()) for t in trials}) == len(trials)
-    assert {t["model"] for t in trials} == {"cnn"}
-
-
-def test_spark_finds_the_same_best_setting_as_one_after_another(spark, arrays):
-    trials = four_trials()
-    assert len(trials) == 4
-    on_spark, _ = search(trials, arrays, 8, 20, 133, spark)
-    local, _ = search(trials, arrays, 8, 20, 133)
-    assert len({r["validation_accuracy"] for r in local}) > 1  # the trials do differ
-    assert on_spark[0]["learning_rate"] == local[0]["learning_rate"]
-    assert [r["validation_accuracy"] for r in on_spark] == [r["validation_accuracy"] for r in local]
-    assert len({r["worker"] for r in on_spark}) == 2  # both task slots worked
-    assert {r["worker"] for r in on_spark}.isdisjoint({r["worker"] for r in local})
-
-
-def test_the_task_function_pickles_small(spark, arrays):
+@pytest.fixture
+def lesson(monkeypatch, tmp_path):
+    """spark_model_selection.py imported, its task function pickled by value (as when it runs as a
+    script, so that Spark's tasks see the settings a test gives it), writing under tmp_path."""
+    import spark_model_selection
     from pyspark import cloudpickle
-    shared = spark.broadcast(arrays)
-    task = functools.partial(spark_task, shared=shared, steps=8, batch_size=20, seed=133)
-    assert sum(a.nbytes for a in arrays.values()) > 500_000
-    assert len(cloudpickle.dumps(task)) < 2_000  # the data goes by broadcast, not with the task
-    shared.unpersist()
+    monkeypatch.setattr(spark_model_selection, "STEPS", 8)
+    monkeypatch.setattr(spark_model_selection, "BATCH_SIZE", 20)
+    monkeypatch.setattr(spark_model_selection, "RESULTS", str(tmp_path / "results"))
+    cloudpickle.register_pickle_by_value(spark_model_selection)
+    yield spark_model_selection
+    cloudpickle.unregister_pickle_by_value(spark_model_selection)
+
+
+def rows(results):
+    return list(csv.DictReader(open(f"{results}.csv")))
+
+
+FOUR = {"mlp": {"layers": [1], "units": [256], "learning_rate": [0.001, 0.01, 0.05, 0.2], "l2": [0.0],
+                "dropout": [0.0]}}  # four settings that learn at clearly different speeds
+
+
+def test_spark_tasks_score_each_setting_as_one_after_another(lesson, spark, noisy_pickle, monkeypatch, tmp_path):
+    monkeypatch.setattr(lesson, "DATA", str(noisy_pickle))
+    monkeypatch.setattr(lesson, "GRIDS", FOUR)
+    broadcasts = []
+    monkeypatch.setattr(type(spark), "broadcast", lambda sc, value, real=type(spark).broadcast: (
+        broadcasts.append(value), real(sc, value))[1])
+    scores = {}
+    for backend in ("spark", "local"):
+        monkeypatch.setattr(lesson, "BACKEND", backend)
+        monkeypatch.setattr(lesson, "RESULTS", str(tmp_path / backend))
+        lesson.main()
+        scores[backend] = {row["learning_rate"]: (row["validation_accuracy"], row["worker"].split(":")[1])
+                           for row in rows(tmp_path / backend)}
+    assert scores["spark"].keys() == scores["local"].keys() == {"0.001", "0.01", "0.05", "0.2"}
+    assert len({accuracy for accuracy, _ in scores["local"].values()}) > 1  # the settings do differ
+    assert {k: a for k, (a, _) in scores["spark"].items()} == {k: a for k, (a, _) in scores["local"].items()}
+    assert all(pid != str(os.getpid()) for _, pid in scores["spark"].values())  # trained in Spark's workers
+    assert all(pid == str(os.getpid()) for _, pid in scores["local"].values())
+    assert len(broadcasts) == 1 and broadcasts[0]["train_images"].dtype == np.uint8  # the data, sent once
+
+
+class KillsItsWorkerOnce(float):
+    """A dropout of 0.0 that, unpickled in a Spark task the first time, kills the task's Python worker."""
+    marker = ""
+
+    def __reduce__(self):
+        return eval, (f"0.0 if __import__('os').path.exists({self.marker!r}) else "
+                      f"(open({self.marker!r}, 'w').close(), __import__('os').kill(__import__('os').getpid(), 9))",)
+
+
+def test_failed_trials_are_in_their_rows_and_a_killed_worker_is_replaced(lesson, spark, easy_pickle, monkeypatch,
+                                                                         tmp_path, capsys):
+    KillsItsWorkerOnce.marker = str(tmp_path / "killed")
+    monkeypatch.setattr(lesson, "DATA", str(easy_pickle))
+    monkeypatch.setattr(lesson, "GRIDS", {"mlp": {"layers": [1], "units": [64, -1], "learning_rate": [0.05, 1e12],
+                                                  "l2": [0.0], "dropout": [KillsItsWorkerOnce(0.0)]}})
+    lesson.main()
+    assert os.path.exists(KillsItsWorkerOnce.marker)  # a task's worker died once, and Spark ran the task again
+    by_setting = {(int(r["units"]), float(r["learning_rate"])): r for r in rows(lesson.RESULTS)}
+    assert len(by_setting) == 4
+    good, diverged = by_setting[64, 0.05], by_setting[64, 1e12]
+    assert good["problem"] == "" and float(good["validation_accuracy"]) > 30
+    assert diverged["problem"].startswith("diverged") and diverged["validation_accuracy"] == "nan"
+    for learning_rate in (0.05, 1e12):
+        assert by_setting[-1, learning_rate]["problem"].startswith("failed: InvalidArgumentError")
+    out = capsys.readouterr().out
+    leaderboard = out[out.index("rank"):out.index("spark: wall time")].strip().splitlines()[1:]
+    assert len(leaderboard) == 4 and "diverged" not in leaderboard[0] and "failed" in leaderboard[-1]
+    assert re.search(r"^Best setting: layers 1, units 64, learning_rate 0.05, l2 0.0, dropout 0.0$", out, re.M)
 
 
 def test_the_script_reports_leaderboard_csv_plot_and_test_accuracy(easy_pickle, tmp_path):
+    import spark_model_selection
     results = tmp_path / "out" / "search"
     run = run_script(SCRIPT, "--data", easy_pickle, "--backend", "local", "--max-trials", 3,
                      "--results", results, *TINY)
@@ -76,8 +118,12 @@ def test_the_script_reports_leaderboard_csv_plot_and_test_accuracy(easy_pickle, 
     assert re.search(r"^local: wall time [\d.]+ s$", out, re.M)
     assert re.search(r"^Test accuracy: \d+\.\d%$", out, re.M)
     assert re.search(r"^Test error [\d.]+% against [\d.]+% with the default setting", out, re.M)
-    rows = list(csv.DictReader(open(f"{results}.csv")))
-    assert len(rows) == 3 and {"layers", "units", "learning_rate", "validation_accuracy", "seconds"} <= set(rows[0])
+    found = rows(results)
+    axes = spark_model_selection.GRIDS["mlp"]
+    grid = {tuple(str(v) for v in values) for values in itertools.product(*axes.values())}
+    assert len({tuple(row[key] for key in axes) for row in found}) == 3  # three different settings ...
+    assert all(tuple(row[key] for key in axes) in grid for row in found)  # ... of the grid
+    assert {"validation_accuracy", "loss", "seconds", "worker", "problem"} <= set(found[0])
     assert os.path.getsize(f"{results}.png") > 10_000
     assert sorted(p.name for p in results.parent.iterdir()) == ["search.csv", "search.png"]
 
@@ -89,6 +135,7 @@ def test_the_cnn_on_spark_and_without_reports_the_speed_up(easy_pickle, tmp_path
     assert "2 settings of the CNN" in run.stdout and "Spark 4." in run.stdout
     assert re.search(r"^spark: wall time [\d.]+ s for [\d.]+ s of trials \(speed-up [\d.]+\)$", run.stdout, re.M)
     assert re.search(r"^Spark against one after another: [\d.]+× faster$", run.stdout, re.M)
+    assert all(row["problem"] == "" for row in rows(tmp_path / "cnn"))
 
 
 def test_missing_java_is_one_clear_line(easy_pickle, tmp_path):
@@ -101,11 +148,9 @@ def test_missing_java_is_one_clear_line(easy_pickle, tmp_path):
 
 
 def test_missing_pyspark_is_one_clear_line(easy_pickle, tmp_path):
-    import subprocess
     code = ("import sys, runpy; sys.modules['pyspark'] = None; sys.argv = sys.argv[1:]; "
             "runpy.run_path(sys.argv[0], run_name='__main__')")
     run = subprocess.run([sys.executable, "-c", code, str(REPO / SCRIPT), "--data", str(easy_pickle),
                           "--results", str(tmp_path / "r")], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "PySpark is not installed: pip install -r requirements-spark.txt" in run.stderr
-

@@ -117,6 +117,18 @@ def settings(namespace):
             if isinstance(namespace[name], SIMPLE_TYPES) or namespace[name] is None}
 
 
+def as_flags(namespace, **changes):
+    """The command line that gives the script its current settings, with `changes` (by constant
+    name): e.g. to start the script again as a worker process."""
+    flags = []
+    for name, value in {**settings(namespace), **changes}.items():
+        if isinstance(value, bool):
+            flags.append(flag_name(name) if value else "--no-" + flag_name(name)[2:])
+        elif value is not None:
+            flags += [flag_name(name), str(value)]
+    return flags
+
+
 def parse_flags(namespace, argv=None):
     """Applies the command line to the script's constants (in `namespace`, its globals())."""
     args = build_parser(namespace).parse_args(argv)

@@ -1,5 +1,4 @@
-"""Where TensorFlow runs: GPU when present (or asked for), else CPU; seeds; number precision;
-and, with --strategy, on how many replicas (see workshop/strategies.py)."""
+"""Where TensorFlow runs: GPU when present (or asked for), else CPU; seeds; number precision."""
 import os
 import platform
 from dataclasses import dataclass
@@ -12,8 +11,6 @@ class Device:
     name: str  # TensorFlow's device string, e.g. "/GPU:0"
     description: str  # for people: "GPU 0 (NVIDIA H100)" or "CPU (2 cores, ...)"
     compute_dtype: object  # tf.float32, or tf.bfloat16 / tf.float16 for mixed precision
-    strategy: object  # the tf.distribute strategy; the default one trains on one device
-    chief: bool  # whether this process writes logs and checkpoints
 
     @property
     def kind(self):
@@ -58,20 +55,9 @@ def setup_device(device="auto", precision="float32", seed=0):
     return "/GPU:0", f"GPU 0 ({details.get('device_name', 'unknown')})", dtype
 
 
-def start(device="auto", precision="float32", seed=0, strategy="none", replicas=0, workers=2, launcher="local",
-          spark_master=None):
-    """Sets up the device and the distribution strategy, and says what runs where. -> Device
-
-    With --strategy multiworker and no TF_CONFIG, this process is only the launcher: it
-    starts `workers` copies of the script (see workshop/launch.py), waits for them, and exits."""
+def start(device="auto", precision="float32", seed=0):
+    """Sets up the device, seeds every generator, and says what runs where. -> Device"""
     import tensorflow as tf
-
-    from workshop.launch import launch_needed, launch_workers
-    from workshop.strategies import describe, is_chief, make_strategy
-    if launch_needed(strategy):
-        launch_workers(workers, launcher, spark_master)
-        raise SystemExit(0)
     name, description, dtype = setup_device(device, precision, seed)
-    chosen = make_strategy(strategy, replicas, "GPU" in name)
-    print(f"TensorFlow {tf.__version__} on {description}{describe(chosen)}")
-    return Device(name, description, dtype, chosen, is_chief(chosen))
+    print(f"TensorFlow {tf.__version__} on {description}")
+    return Device(name, description, dtype)

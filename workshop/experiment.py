@@ -23,14 +23,13 @@ from workshop.errors import UserError
 from workshop.files import atomic_write, disk_full, new_run_dir
 from workshop.locks import FileLock
 from workshop.plots import pyplot, save_figure
-from workshop.strategies import digest_line
 
 
 class Run:
-    def __init__(self, script, settings, runs_dir, resume, device, variables, optimizer):
-        """The checkpoint holds the `variables`, the `optimizer` and the step. Only the chief
-        (see workshop/strategies.py) writes files; the other workers of a multiworker run just print."""
-        self.chief = chief = device.chief
+    def __init__(self, script, settings, runs_dir, resume, device, variables, optimizer, chief=True):
+        """The checkpoint holds the `variables`, the `optimizer` and the step. Only the `chief`
+        writes files: the other workers of a multiworker run (notmnist_distributed.py) just print."""
+        self.chief = chief
         self.device, self.variables, self.optimizer = device, variables, optimizer
         if resume:
             self.dir = Path(resume)
@@ -101,7 +100,7 @@ class Run:
         """Says how fast training went; saves curves.png and confusion.png; opens them with --show."""
         rate = self.steps_trained * batch_size / max(self.training_seconds, 1e-9)
         print(f"Trained {self.steps_trained} steps in {self.training_seconds:.1f} s ({rate:,.0f} examples/s) "
-              f"on {self.device.kind}{digest_line(self.device.strategy, self.variables)}")
+              f"on {self.device.kind}")
         if not self.chief:
             return
         with self.full_disk_reported():

@@ -1,4 +1,5 @@
-"""A Spark session for the workshop: local by default, a cluster with --master or spark-submit.
+"""Spark for the workshop: the session (local by default, a cluster with --master or spark-submit),
+TensorFlow's threads inside a task, and Spark's failures as one line.
 
 PySpark is an optional extra (`pip install -r requirements-spark.txt`) and needs Java 17
 or 21. A local Spark binds to 127.0.0.1 only and runs without its web UI.
@@ -8,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from workshop.errors import UserError
@@ -35,9 +37,9 @@ def with_retries(master):
     return f"local[{local[1] or 1},{TASK_ATTEMPTS}]" if local else master
 
 
-def spark_context(master, app_name):
-    """Starts (or joins) the Spark session; returns its SparkContext. `master`: a URL such as
-    local[2] or spark://host:7077; None takes spark-submit's --master, else local[*]."""
+def spark_session(master, app_name):
+    """Starts (or joins) the Spark session. `master`: a URL such as local[2] or spark://host:7077;
+    None takes spark-submit's --master, else local[*]. -> SparkSession"""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -64,4 +66,37 @@ def spark_context(master, app_name):
     except Exception as error:  # the JVM did not start: say why, without PySpark's traceback
         raise UserError(f"Spark did not start ({str(error).splitlines()[0]}); check Java: {JAVA_HINT}") from None
     session.sparkContext.setLogLevel("ERROR")
-    return session.sparkContext
+    return session
+
+
+def limit_threads_to_task():
+    """Inside a Spark task: TensorFlow uses the task's cores (spark.task.cpus), not the machine's.
+    Outside a task, or in a reused Python worker that already runs TensorFlow, nothing changes."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:  # no PySpark: not in a Spark task
+        return
+    context = TaskContext.get()
+    if context is None:
+        return
+    import tensorflow as tf
+    cores = context.cpus()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(cores)
+    except RuntimeError:
+        pass
+
+
+@contextmanager
+def one_line_errors(what):
+    """Turns a failed Spark job into one line: a task's own UserError as it said it, else the
+    first line of Spark's error."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as error:
+        found = re.search(r"UserError: (.*)", str(error))
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(found.group(1) if found else f"{what} failed: {first}") from None
