@@ -40,22 +40,30 @@ def test_builds_pickle_provenance_and_picture_from_a_local_source(source_dir, tm
     assert "synthetic" not in result.stdout.lower()
 
 
+# Pixels 0, 51, 102, 153, 204, 255 as the 2016 format scales them, (pixel - 127.5) / 255, worked out by hand.
+LEVELS, SCALED = [0, 51, 102, 153, 204, 255], np.float32([-0.5, -0.3, -0.1, 0.1, 0.3, 0.5])
+
+
 def test_pixels_and_labels_map_exactly(tmp_path):
-    """Each letter's images carry a distinct constant value; label and pixel must agree."""
+    """Every image in the pickle is one of its letter's source images, pixel for pixel, scaled as in 2016."""
+    def images(letter, n):  # row 0 tells the letter and the image apart; rows 1-6 hold the six levels
+        pixels = np.full((28, 28), 20 * LETTERS.index(letter) + n % 3, np.uint8)
+        pixels[1:7] = np.array(LEVELS, np.uint8)[:, None]
+        return pixels
     source = tmp_path / "source"
     source.mkdir()
-    def images(letter, n):
-        return np.full((28, 28), 20 * LETTERS.index(letter) + n % 3, np.uint8)
-    make_archive(source / "notMNIST_large.tar.gz", "notMNIST_large", 5, images=images)
-    make_archive(source / "notMNIST_small.tar.gz", "notMNIST_small", 2, images=images)
+    written = {**make_archive(source / "notMNIST_large.tar.gz", "notMNIST_large", 5, images=images),
+               **make_archive(source / "notMNIST_small.tar.gz", "notMNIST_small", 2, images=images)}
+    by_letter = {letter: {pixels.tobytes() for name, pixels in written.items() if name.split("/")[1] == letter}
+                 for letter in LETTERS}
     data = tmp_path / "data"
     args = ["--train-size", 30, "--valid-size", 20, "--test-size", 20, "--workers", 1]
     assert run_script("create_notmnist.py", "--source", source, "--data-dir", data, *args).returncode == 0
     loaded = load_notmnist(data / "notMNIST.pickle")
     for images_, labels in (loaded.train, loaded.valid, loaded.test):
-        pixels = np.rint(images_[:, 0, 0] * 255 + 127.5).astype(int)
-        assert (pixels // 20 == labels).all()
-        np.testing.assert_array_equal(images_[:, 0, 0], ((pixels - 127.5) / 255).astype(np.float32))
+        assert (images_[:, 1:7] == SCALED[None, :, None]).all()
+        pixels = np.rint(images_ * 255 + 127.5).astype(np.uint8)  # back to the source's pixels
+        assert all(image.tobytes() in by_letter[LETTERS[label]] for image, label in zip(pixels, labels))
 
 
 def test_up_to_date_output_is_kept_and_force_rebuilds(source_dir, tmp_path):
