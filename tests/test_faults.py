@@ -9,13 +9,11 @@ import errno
 import io
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -142,30 +140,46 @@ def test_each_step_of_putting_a_new_pair_in_place_leaves_a_matching_pair_or_none
     assert states == [1, "none", "none", 2]  # old pair; old pickle gone; new record; new pair
 
 
+# Runs create_notmnist.py (argv[2:]) and kills it (SIGKILL) just before its Nth (argv[1]) rename or
+# deletion of a file: the steps that change what the folder holds (deleting the temporaries that
+# killed builds left is not counted: it comes first, and only when there are some). With 0 it runs
+# to the end; either way it lists the steps it took on stderr, one `step: ...` line each.
+_KILLED_AT = """import atexit, os, runpy, signal, sys
+from pathlib import Path
+point, steps = int(sys.argv[1]), []
+def step(real, name):
+    def call(path, *args, **kwargs):
+        if not (Path(path).name.endswith(".tmp") and f".{os.getpid()}." not in Path(path).name):
+            steps.append(f"{name} {path}")
+            if len(steps) == point:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, *args, **kwargs)
+    return call
+os.replace, Path.unlink = step(os.replace, "os.replace"), step(Path.unlink, "Path.unlink")
+atexit.register(lambda: print("".join(f"step: {step}\\n" for step in steps), end="", file=sys.stderr))
+sys.argv = sys.argv[2:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 @pytest.mark.slow
-def test_builds_killed_at_random_moments_leave_a_matching_pair_or_none(source_dir, tmp_path):
-    data, rng = tmp_path / "data", random.Random(2016)
+def test_builds_killed_before_each_step_leave_a_matching_pair_or_none(source_dir, tmp_path):
+    data = tmp_path / "data"
 
-    def start(seed):
-        return subprocess.Popen(build_command(source_dir, data, "--seed", seed, "--force"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def pickle_written(build):  # the moments that matter come after it: the picture, then the renames
-        while build.poll() is None and not (data / f".notMNIST.pickle.{build.pid}.tmp").exists():
-            time.sleep(0.005)
-    build = start(1)  # not killed: how long its last moments take
-    pickle_written(build)
-    started = time.monotonic()
-    build.wait()
-    last_moments = time.monotonic() - started
-    killed, deadline = 0, time.monotonic() + 5
-    while time.monotonic() < deadline or not killed:
-        build = start(rng.choice([1, 2]))
-        pickle_written(build)
-        time.sleep(rng.uniform(0, last_moments))
-        build.kill()
-        killed += build.wait() == -signal.SIGKILL
-        assert pair_state(data) != "MISMATCH"
+    def build(point, seed):
+        return subprocess.run([sys.executable, "-c", _KILLED_AT, str(point),
+                               *build_command(source_dir, data, "--seed", seed, "--force")[1:]],
+                              capture_output=True, text=True, timeout=300)
+    finished = build(0, 1)
+    assert finished.returncode == 0, finished.stderr
+    steps = [line.removeprefix("step: ") for line in finished.stderr.splitlines() if line.startswith("step: ")]
+    assert sum("notMNIST.pickle" in step for step in steps) >= 2  # the old pickle goes, the new one takes its name
+    for point, step in enumerate(steps, 1):
+        killed = build(point, 1 + point)  # a seed of its own: its pickle differs from every other build's
+        where = f"killed before step {point} of {len(steps)}, {step}"
+        assert killed.returncode == -signal.SIGKILL, f"{where}: {killed.stderr[-2000:]}"
+        assert pair_state(data) != "MISMATCH", where
     finished = subprocess.run(build_command(source_dir, data), capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert names(data) == OUTPUTS and pair_state(data) == 133  # the killed builds' temporaries are gone
