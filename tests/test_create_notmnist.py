@@ -23,7 +23,7 @@ def test_builds_pickle_provenance_and_picture_from_a_local_source(source_dir, tm
     data = tmp_path / "data"
     result = run_script("create_notmnist.py", "--source", source_dir, "--data-dir", data, *SMALL)
     assert result.returncode == 0, result.stderr
-    assert outputs(data) == ["notMNIST.json", "notMNIST.pickle", "notMNIST_samples.png"]
+    assert outputs(data) == ["notMNIST.json", "notMNIST.lock", "notMNIST.pickle", "notMNIST_samples.png"]
     with open(data / "notMNIST.pickle", "rb") as file:
         assert list(pickle.load(file)) == list(KEYS)
     loaded = load_notmnist(data / "notMNIST.pickle")
@@ -151,7 +151,7 @@ def test_bad_sources_fail_with_one_line_and_write_nothing(source_dir, tmp_path, 
     assert "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if "error" in line] == \
         [result.stderr.strip().splitlines()[-1]]
-    assert not data.exists() or outputs(data) == []
+    assert not data.exists() or outputs(data) == ["notMNIST.lock"]  # the lock file, empty, and nothing else
 
 
 def test_too_few_images_for_the_requested_sizes_is_a_clear_error(source_dir, tmp_path):
@@ -173,7 +173,7 @@ def test_downloads_from_a_mirror_url(http_server, tmp_path):
     data = tmp_path / "data"
     result = run_script("create_notmnist.py", "--source", http_server, "--data-dir", data, *SMALL)
     assert result.returncode == 0, result.stderr
-    assert outputs(data) == ["notMNIST.json", "notMNIST.pickle", "notMNIST_large.tar.gz",
+    assert outputs(data) == ["notMNIST.json", "notMNIST.lock", "notMNIST.pickle", "notMNIST_large.tar.gz",
                              "notMNIST_samples.png", "notMNIST_small.tar.gz"]
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 from conftest import QUICK, REPO, run_script
 from workshop import download as download_module, files, notmnist
 from workshop.errors import DiskFull
 from workshop.files import atomic_write, new_run_dir
-from workshop.locks import FileLock
 from workshop.model_selection import grid, search
 
 SMALL = ["--train-size", 300, "--valid-size", 60, "--test-size", 100, "--workers", 1]
@@ -52,7 +52,7 @@ def names(folder):
     return sorted(p.name for p in folder.iterdir())
 
 
-OUTPUTS = ["notMNIST.json", "notMNIST.pickle", "notMNIST_samples.png"]
+OUTPUTS = ["notMNIST.json", "notMNIST.lock", "notMNIST.pickle", "notMNIST_samples.png"]  # the lock file stays
 
 
 # --- two builds at once ------------------------------------------------------------------
@@ -61,7 +61,7 @@ OUTPUTS = ["notMNIST.json", "notMNIST.pickle", "notMNIST_samples.png"]
 def test_a_second_build_waits_for_the_first_or_stops_with_no_wait(source_dir, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    with FileLock(data / "notMNIST.lock", "held by the test"):  # as a build in progress holds it
+    with FileLock(data / "notMNIST.lock"):  # as a build in progress holds it
         stopped = run_script("create_notmnist.py", "--source", source_dir, "--data-dir", data, *SMALL, "--no-wait")
         assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
         assert stopped.stderr.strip().splitlines()[-1] == (
@@ -207,7 +207,7 @@ def test_resume_of_a_folder_that_a_live_run_writes_is_refused(easy_pickle, tmp_p
     folder = tmp_path / "notmnist_classifier" / "20260101-000000"
     folder.mkdir(parents=True)
     (folder / "ckpt.index").touch()
-    with FileLock(folder / "run.lock", "held by the test"):  # as a live run holds it
+    with FileLock(folder / "run.lock"):  # as a live run holds it
         result = run_script("notmnist_classifier.py", "--data", easy_pickle, "--runs-dir", tmp_path,
                             "--device", "cpu", *QUICK["notmnist_classifier.py"], "--resume", folder)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -276,7 +276,7 @@ def test_a_full_disk_while_writing_the_record_keeps_the_old_pair(tmp_path, disk)
         disk.free = 0
         staged.commit({"settings": {"SEED": 2}})
     assert f"cannot write {tmp_path / 'notMNIST.json'}" in one_line(error)
-    assert names(tmp_path) == ["notMNIST.json", "notMNIST.pickle"] and pair_state(tmp_path) == 1
+    assert names(tmp_path) == ["notMNIST.json", "notMNIST.lock", "notMNIST.pickle"] and pair_state(tmp_path) == 1
 
 
 def test_a_full_disk_while_writing_a_figure_or_an_archive_keeps_nothing(tmp_path, disk):
@@ -358,11 +358,12 @@ def test_a_full_disk_for_real_stops_create_notmnist_with_one_line(source_dir, tm
     assert all(output.rstrip().endswith("rc=0") for n, output in enumerate(outputs) if n not in (1, 4))
     assert error_line(outputs[1]).startswith(
         f"create_notmnist.py: error: the disk is full: cannot write {data}/notMNIST_large.tar.gz.part")
-    assert outputs[2].split()[3:5] == ["notMNIST_large.tar.gz.part", "rc=0"]  # kept, and nothing else
+    assert outputs[2].split()[3:6] == ["notMNIST.lock", "notMNIST_large.tar.gz.part", "rc=0"]  # kept, and nothing else
     assert f"cannot write {data}/notMNIST.pickle (it needs 1.4 MB, " in error_line(outputs[4])
-    assert outputs[5].split()[3:6] == ["notMNIST_large.tar.gz", "notMNIST_small.tar.gz", "rc=0"]
+    assert outputs[5].split()[3:7] == ["notMNIST.lock", "notMNIST_large.tar.gz", "notMNIST_small.tar.gz", "rc=0"]
     assert "Wrote" in outputs[7] and outputs[8].split()[3:-1] == [
-        "notMNIST.json", "notMNIST.pickle", "notMNIST_large.tar.gz", "notMNIST_samples.png", "notMNIST_small.tar.gz"]
+        "notMNIST.json", "notMNIST.lock", "notMNIST.pickle", "notMNIST_large.tar.gz", "notMNIST_samples.png",
+        "notMNIST_small.tar.gz"]
     assert ranges[1].startswith("bytes=")  # the second run asked for the rest of the .part
 
 
