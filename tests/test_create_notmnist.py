@@ -1,13 +1,16 @@
 """create_notmnist.py end to end, as a user runs it, on small generated archives."""
+import http.server
 import json
 import pickle
 import shutil
 import socket
+import threading
 
 import numpy as np
 import pytest
 
 from conftest import LETTERS, make_archive, png_bytes, run_script
+from workshop.errors import UserError
 from workshop.notmnist import KEYS, load_notmnist
 
 pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
@@ -190,3 +193,42 @@ def test_unreachable_server_names_the_url_and_the_offline_choices(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     error = result.stderr.strip().splitlines()[-1]
     assert url + "notMNIST_large.tar.gz" in error and "--source" in error and "--synthetic" in error
+
+
+@pytest.fixture
+def missing_server():
+    """The base URL of a server that answers 404 Not Found to everything, and its request paths."""
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_known_mirrors_are_tried_in_turn_with_their_sizes(missing_server, http_server, source_dir, tmp_path,
+                                                             monkeypatch, capsys):
+    import create_notmnist
+    missing, requests = missing_server
+    sizes = {part: (name, (source_dir / name).stat().st_size) for part, (name, _) in create_notmnist._ARCHIVES.items()}
+    monkeypatch.setattr(create_notmnist, "_MIRRORS", (missing, http_server))  # the first answers 404
+    monkeypatch.setattr(create_notmnist, "_ARCHIVES", sizes)
+    paths = create_notmnist.official_archives(tmp_path / "data")
+    assert {part: path.read_bytes() for part, path in paths.items()} == {
+        part: (source_dir / name).read_bytes() for part, (name, _) in sizes.items()}
+    assert requests == ["/notMNIST_large.tar.gz"]  # the first mirror is not asked again
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cannot download")]
+    assert lines == [f"cannot download {missing}notMNIST_large.tar.gz: HTTP 404 Not Found; trying the next mirror, "
+                     f"{http_server}"]
+    monkeypatch.setattr(create_notmnist, "_ARCHIVES", {part: (name, size + 1) for part, (name, size) in sizes.items()})
+    with pytest.raises(UserError, match=rf"none of the 2 mirrors .* {http_server}notMNIST_large.tar.gz: the server "
+                       "offers [0-9,]+ bytes, not the expected"):
+        create_notmnist.official_archives(tmp_path / "other")
