@@ -23,7 +23,7 @@ import numpy as np
 from workshop.errors import UserError
 from workshop.notmnist import LETTERS
 from workshop.png import decode_batch
-from workshop.progress import Progress
+from workshop.progress import progress_bar
 
 BLOCK = 512
 BATCH = 8192  # images per task sent to a worker
@@ -196,7 +196,7 @@ def read_png_archive(path, workers):
     """Decodes every image of a notMNIST-layout .tar.gz; returns an ArchiveImages."""
     path = Path(path)
     result = ArchiveImages(path, size=path.stat().st_size)
-    progress = Progress(f"reading {path.name}", total=result.size, unit="B")
+    progress = progress_bar(f"reading {path.name}", total=result.size, unit="B")
     pending = deque()  # (decoding job, labels, member names), in archive order
 
     def submit(batch):  # batch: [(png bytes, label, member name)]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from workshop.errors import DiskFull, UserError
 from workshop.files import full_disk_reported
-from workshop.progress import Progress
+from workshop.progress import progress_bar
 
 CHUNK = 1 << 20  # most bytes taken from the socket at once
 
@@ -155,8 +155,8 @@ def _attempt(url, part, expected_size, timeout, show_progress):
                                 f"{expected_size:,} (wrong URL or changed file; nothing kept)")
             total = expected_size
 
-        progress = Progress(part.name.removesuffix(".part"), total=total, unit="B",
-                            start=offset) if show_progress else None
+        progress = progress_bar(part.name.removesuffix(".part"), total=total, unit="B",
+                                start=offset) if show_progress else None
         try:
             with full_disk_reported(part, None if total is None else total - offset), \
                     open(part, "ab" if offset else "wb") as file:
