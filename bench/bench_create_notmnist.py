@@ -10,9 +10,10 @@ PNGs and notMNIST_small.tar.gz with 18,724, laid out <root>/A..J/<base64>.png. T
 the real notMNIST files of --real-sample when it exists (exact byte copies, cycled within each
 letter, each under its own name), else generated stroke images.
 
-Measured per run (Linux only: it reads /proc): wall time; peak memory, the peak of the sum of
-PSS (/proc/PID/smaps_rollup, or RSS from /proc/PID/status) over the process and all its
-descendants, sampled every 50 ms; bytes written to disk, the change in write_bytes of
+Measured per run (Linux only: it reads /proc): wall time; CPU time (user and system) of the
+run's whole process tree, which other work on the machine disturbs far less; peak memory, the
+peak of the sum of PSS (/proc/PID/smaps_rollup, or RSS from /proc/PID/status) over the process
+and all its descendants, sampled every 50 ms; bytes written to disk, the change in write_bytes of
 /proc/self/io across the run (the kernel adds a reaped child's I/O counters, including those
 of the children it reaped, to its parent's; page-granular: a small file counts 4 KiB), of
 which "temp" is what was not kept as output; the output pickle's size. Then it judges the
@@ -30,6 +31,7 @@ import io
 import json
 import os
 import pickle
+import resource
 import shutil
 import subprocess
 import sys
@@ -155,9 +157,15 @@ def written_bytes():
         return next(int(line.split()[1]) for line in file if line.startswith("write_bytes:"))
 
 
+def cpu_seconds():
+    """User and system CPU time of this process's reaped children (and theirs), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(command, log):
-    """Runs command; returns wall seconds, peak memory of its process tree and the bytes it wrote."""
-    before, started, peak, done = written_bytes(), time.perf_counter(), [0], threading.Event()
+    """Runs command; returns wall and CPU seconds, peak memory of its process tree and the bytes it wrote."""
+    before, cpu, started, peak, done = written_bytes(), cpu_seconds(), time.perf_counter(), [0], threading.Event()
     with open(log, "w") as output:
         process = subprocess.Popen(list(map(str, command)), cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
 
@@ -173,7 +181,8 @@ def measure(command, log):
     if process.returncode:
         tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
         raise UserError(f"{command[1]} failed (exit status {process.returncode}); the end of {log}:\n{tail}")
-    return {"seconds": round(seconds, 2), "peak_mb": round(peak[0] * 1024 / 1e6, 1),
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds() - cpu, 2),
+            "peak_mb": round(peak[0] * 1024 / 1e6, 1),
             "written_mb": round((written_bytes() - before) / 1e6, 1)}
 
 
@@ -267,14 +276,14 @@ def report(results, made, steps, problems):
     print(f"\nArchives: {' + '.join(f'{n:,}' for n in made['members'].values())} PNGs, "
           f"{' + '.join(f'{b / 1e6:.1f}' for b in made['bytes'].values())} MB; {made['content']}.")
     print(f"create_notmnist.py's own timings (s): {steps}")
-    print(f"\n{'procedure':20}{'wall s':>8}{'peak MB':>9}{'peak/output':>13}{'written MB':>12}"
+    print(f"\n{'procedure':20}{'wall s':>8}{'CPU s':>8}{'peak MB':>9}{'peak/output':>13}{'written MB':>12}"
           f"{'temp MB':>9}{'output MB':>11}{'speed-up':>10}")
     for name, label in (("new", "create_notmnist.py"), ("2016", "2016 procedure")):
         if name in runs:
             r = runs[name]
             r["peak_over_output"] = round(r["peak_mb"] / r["output_mb"], 2)
             r["speedup"] = round(runs["2016"]["seconds"] / r["seconds"], 1) if "2016" in runs else None
-            print(f"{label:20}{r['seconds']:8.1f}{r['peak_mb']:9.0f}{r['peak_over_output']:13.2f}"
+            print(f"{label:20}{r['seconds']:8.1f}{r['cpu_seconds']:8.1f}{r['peak_mb']:9.0f}{r['peak_over_output']:13.2f}"
                   f"{r['written_mb']:12,.0f}{r['temp_written_mb']:9,.0f}{r['output_mb']:11.0f}"
                   + (f"{r['speedup']:9.1f}x" if r["speedup"] else ""))
     new, judged = runs["new"], SCALE == 1
