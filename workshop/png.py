@@ -1,9 +1,8 @@
 """Decoding and encoding notMNIST's small PNGs: 28×28 8-bit grayscale.
 
-`decode_batch` decodes a batch of PNG files with Pillow, one by one (a hand-written bulk decoder
-made create_notmnist.py less than 1.5× faster end to end: bench/bench_archive_reading.py).
-Anything that is not a valid 28×28 8-bit grayscale PNG is reported, never decoded wrongly: it
-returns the images that decoded and the reasons for those that did not.
+`decode_batch` decodes a batch of PNG files with Pillow, one by one. Anything that is not a
+valid 28×28 8-bit grayscale PNG is reported, never decoded wrongly: it returns the images that
+decoded and the reasons for those that did not.
 
 `encode_batch` writes such PNGs for the synthetic letters: the usual header, the rows
 unfiltered and deflated at zlib's fastest level. Pillow's PNG writer spends most of its
