@@ -221,12 +221,12 @@ def report(results, recipe, runs, host):
     print(f"\n{'':18}{'':30}{'seconds':>8}")
     for step, label, seconds, note in results["components"]:
         print(f"{step:18}{label:30}{seconds:8.2f}  {note}")
-    print(f"\ncreate_notmnist.py --force, whole run:\n{'tar reader':30}{'PNG decoder':18}{'wall s':>8}"
+    print(f"\ncreate_notmnist.py --force, whole run:\n{'tar reader':30}{'PNG decoder':23}{'wall s':>8}"
           f"{'vs 2016':>9}{'vs as is':>10}{'CPU s':>8}{'peak MB':>9}")
     for (reader, decoder), run in ((key, run) for key, run in runs.items() if key != "2016"):
-        print(f"{reader:30}{decoder:18}{run['seconds']:8.1f}{legacy / run['seconds']:8.1f}x"
+        print(f"{reader:30}{decoder:23}{run['seconds']:8.1f}{legacy / run['seconds']:8.1f}x"
               f"{run['seconds'] / as_is:9.2f}x{run['cpu_seconds']:8.1f}{run['peak_mb']:9,.0f}")
-    print(f"{'the 2016 procedure':48}{legacy:8.1f}{1:8.1f}x{legacy / as_is:9.2f}x"
+    print(f"{'the 2016 procedure':53}{legacy:8.1f}{1:8.1f}x{legacy / as_is:9.2f}x"
           f"{runs['2016']['cpu_seconds']:8.1f}{runs['2016']['peak_mb']:9,.0f}")
 
     judged = SCALE == 1
