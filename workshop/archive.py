@@ -242,9 +242,9 @@ def read_png_archive(path, workers):
                 collect(*pending.popleft())
             result.sha256 = reader.sha256.hexdigest()
     finally:
+        progress.close()  # now, not when it is collected: after an error its line would follow the error's
         if pool:
             pool.shutdown(cancel_futures=True)
-    progress.close()
     _check_layout(result)
     return result
 

@@ -519,8 +519,8 @@ def write_synthetic_archive(path, root, per_class, seed, fonts, workers, junk=0.
                 write(*pending.popleft())
             packed.write(tar_end(packed.tell()))
     finally:
+        progress.close()  # now, not when it is collected: after an error its line would follow the error's
         if pool:
             pool.shutdown(cancel_futures=True)
-    progress.close()
     return {"fonts": [Path(font).name for font in fonts], "per_class": per_class, "seed": seed,
             "junk": junk, "images": per_class * len(LETTERS)}
