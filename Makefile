@@ -16,12 +16,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed-test
-	$(BIN)/python bench/bench_create_notmnist.py
-	$(BIN)/python bench/bench_synthetic_build.py
-	$(BIN)/python bench/bench_classifiers.py
-	$(BIN)/python bench/bench_lstm.py
-	$(BIN)/python bench/bench_distributed.py
+bench: $(VENV)/.installed-test  # each benchmark in turn, then one table of their targets and figures
+	$(BIN)/python bench/summary.py bench/bench_create_notmnist.py bench/bench_synthetic_build.py \
+		bench/bench_classifiers.py bench/bench_lstm.py bench/bench_distributed.py
 
 $(VENV)/.created:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0] + ": set PYTHON=python3.11 (or newer)")'

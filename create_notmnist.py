@@ -1,10 +1,11 @@
 """Prepares notMNIST (letters A-J, 28×28 grayscale) as data/notMNIST.pickle for the experiments.
 
-Downloads the two official archives (or takes them from --source: a mirror URL or a local
-directory), decodes their PNG files straight out of the compressed archives on all cores,
-draws class-balanced train/valid sets from notMNIST_large and a test set from
-notMNIST_small, reports images that also occur in train, and writes the pickle in the 2016
-format, a provenance record (notMNIST.json) and a picture of samples.
+Downloads the two official archives from the first of their known mirrors that serves them
+(or takes them from --source: another URL or a local directory), decodes their PNG files
+straight out of the compressed archives on all cores, draws class-balanced train/valid sets
+from notMNIST_large and a test set from notMNIST_small, reports images that also occur in
+train, and writes the pickle in the 2016 format, a provenance record (notMNIST.json) and a
+picture of samples.
 
 No internet? --synthetic renders notMNIST-like letters from the fonts on this machine and
 runs the same pipeline on them; everything it produces says that it is synthetic. Its
@@ -20,13 +21,14 @@ import numpy as np
 from workshop import cli, notmnist
 from workshop.archive import read_png_archive
 from workshop.devices import cpu_count
-from workshop.download import download
+from workshop.download import download_from_mirrors
 from workshop.errors import DiskFull, UserError
 from workshop.files import atomic_write
 from workshop.plots import save_letter_grid
 
-_OFFICIAL_URL = "https://commondatastorage.googleapis.com/books1000/"  # where Udacity's course got them
-SOURCE = _OFFICIAL_URL  # base URL of the archives, or a directory holding them
+_MIRRORS = ("https://commondatastorage.googleapis.com/books1000/",  # where Udacity's course got them
+            "http://yaroslavvb.com/upload/notMNIST/")  # the author's own server
+SOURCE: str | None = None  # base URL of the archives or a directory holding them; none: the known mirrors in turn
 DATA_DIR = "data"  # receives downloads and outputs
 TRAIN_SIZE = 200000  # training images from notMNIST_large, balanced over A-J
 VALID_SIZE = 10000  # validation images from notMNIST_large, disjoint from train
@@ -64,13 +66,13 @@ def up_to_date(output, record):
 
 def official_archives(data_dir):
     """Downloads (or finds) the two archives; returns their paths."""
-    hint = ("Offline? Copy the two archives into a folder and use --source FOLDER, "
-            "or build a stand-in with --synthetic.")
-    if SOURCE.startswith(("http://", "https://")):
-        return {part: download(SOURCE.rstrip("/") + "/" + name, data_dir / name, timeout=TIMEOUT,
-                               expected_size=size if SOURCE == _OFFICIAL_URL else None,
-                               retries=RETRIES, offline_hint=hint)
-                for part, (name, size) in _ARCHIVES.items()}
+    hint = ("Offline? Copy the two archives into a folder and use --source FOLDER (docs/data.md says "
+            "where to get them), or build a stand-in with --synthetic.")
+    if SOURCE is None or SOURCE.startswith(("http://", "https://")):
+        mirrors = _MIRRORS if SOURCE is None else [SOURCE.rstrip("/") + "/"]
+        sizes = {name: size if SOURCE is None else None for name, size in _ARCHIVES.values()}  # known for the mirrors
+        paths = download_from_mirrors(mirrors, sizes, data_dir, timeout=TIMEOUT, retries=RETRIES, offline_hint=hint)
+        return {part: paths[name] for part, (name, _) in _ARCHIVES.items()}
     folder = Path(SOURCE)
     if not folder.is_dir():
         raise UserError(f"--source {SOURCE} is neither an http(s) URL nor a directory")

@@ -20,6 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import workshop.quiet_tensorflow  # noqa: E402,F401 (hides TensorFlow's start-up log)
+from bench.summary import row  # noqa: E402
 from workshop import cli  # noqa: E402
 from workshop.notmnist import normalise, write_pickle  # noqa: E402
 
@@ -116,6 +117,7 @@ def main():
                                          - keras_seconds(model, shaped, one_hot, batch, FEW))
         verdict = "PASS" if ours >= target * theirs else "FAIL"
         print(f"{kind:8} {ours:12,.0f} {theirs:15,.0f} {ours / theirs:6.2f} {'>= ' + str(target):>7} {verdict}")
+        row(f"{script} against Keras fit, examples/s", f"{ours / theirs:.2f}x", f">= {target}x", verdict == "PASS")
         if kind == "MLP":
             flops = 6 * (784 * 1024 + 1024 * 1024 + 1024 * 10) * ours / 1e9
             print(f"         MLP at {flops:.0f} GFLOP/s of matmul work")

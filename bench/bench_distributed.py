@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench_classifiers import random_pickle  # noqa: E402
+from bench.summary import row  # noqa: E402
 from workshop import cli  # noqa: E402
 
 WORK_DIR = "bench/_work/distributed"  # generated data and run folders
@@ -58,6 +59,7 @@ def main():
         rate = (MANY - FEW) * BATCH_SIZE / (many - few)
         baseline = baseline or rate
         print(f"  --strategy {strategy:12} {rate:9,.0f} examples/s  ({rate / baseline:.2f}× one process)")
+        row(f"notmnist_classifier.py --strategy {strategy} against one process, examples/s", f"{rate / baseline:.2f}x")
 
     print(f"\nModel selection, {TRIALS} MLP settings × {STEPS} steps:")
     out = run([REPO / "spark_model_selection.py", "--data", data, "--backend", "both", "--max-trials", TRIALS,
@@ -65,6 +67,7 @@ def main():
     for line in out.splitlines():
         if line.startswith(("Spark ", "spark:", "local:")):
             print("  " + line)
+    row("spark_model_selection.py, Spark against one after another", out.split("one after another: ")[1].split()[0])
 
 
 if __name__ == "__main__":

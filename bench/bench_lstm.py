@@ -17,6 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench.summary import row  # noqa: E402
 from workshop import cli  # noqa: E402
 
 PAIRS = 100000  # training pairs of the compiled run
@@ -51,6 +52,7 @@ def main():
     print(f"compiled loop ({PAIRS:,} pairs, 10,000 per graph call): {fast:,.0f} pairs/s")
     print(f"one tf.function call per pair ({PER_STEP_PAIRS:,} pairs):      {slow:,.0f} pairs/s")
     print(f"speed-up {fast / slow:.1f}× (target >= 10×): {'PASS' if fast >= 10 * slow else 'FAIL'}")
+    row("LSTM.py, compiled loop against one call per pair", f"{fast / slow:.1f}x", ">= 10x", fast >= 10 * slow)
     print("\n".join(results(compiled)))
 
     if not Path(DAYTON).is_file():
@@ -66,6 +68,8 @@ def main():
               f"RMSE {better} % below the best baseline (target >= 10 %): "
               f"{'PASS' if better >= 10 and seconds < 120 else 'FAIL'}")
         print("\n".join(results(stdout)))
+        row(f"LSTM.py on DAYTON, {label}", f"RMSE {better} % below the best baseline, trained in {seconds:.0f} s",
+            ">= 10 %, < 120 s", better >= 10 and seconds < 120)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """create_notmnist.py end to end, as a user runs it, on small generated archives."""
+import http.server
 import json
 import pickle
 import shutil
 import socket
+import threading
 
 import numpy as np
 import pytest
 
 from conftest import LETTERS, make_archive, png_bytes, run_script
+from workshop.errors import UserError
 from workshop.notmnist import KEYS, load_notmnist
 
 pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
@@ -23,7 +26,7 @@ def test_builds_pickle_provenance_and_picture_from_a_local_source(source_dir, tm
     data = tmp_path / "data"
     result = run_script("create_notmnist.py", "--source", source_dir, "--data-dir", data, *SMALL)
     assert result.returncode == 0, result.stderr
-    assert outputs(data) == ["notMNIST.json", "notMNIST.pickle", "notMNIST_samples.png"]
+    assert outputs(data) == ["notMNIST.json", "notMNIST.lock", "notMNIST.pickle", "notMNIST_samples.png"]
     with open(data / "notMNIST.pickle", "rb") as file:
         assert list(pickle.load(file)) == list(KEYS)
     loaded = load_notmnist(data / "notMNIST.pickle")
@@ -40,22 +43,30 @@ def test_builds_pickle_provenance_and_picture_from_a_local_source(source_dir, tm
     assert "synthetic" not in result.stdout.lower()
 
 
+# Pixels 0, 51, 102, 153, 204, 255 as the 2016 format scales them, (pixel - 127.5) / 255, worked out by hand.
+LEVELS, SCALED = [0, 51, 102, 153, 204, 255], np.float32([-0.5, -0.3, -0.1, 0.1, 0.3, 0.5])
+
+
 def test_pixels_and_labels_map_exactly(tmp_path):
-    """Each letter's images carry a distinct constant value; label and pixel must agree."""
+    """Every image in the pickle is one of its letter's source images, pixel for pixel, scaled as in 2016."""
+    def images(letter, n):  # row 0 tells the letter and the image apart; rows 1-6 hold the six levels
+        pixels = np.full((28, 28), 20 * LETTERS.index(letter) + n % 3, np.uint8)
+        pixels[1:7] = np.array(LEVELS, np.uint8)[:, None]
+        return pixels
     source = tmp_path / "source"
     source.mkdir()
-    def images(letter, n):
-        return np.full((28, 28), 20 * LETTERS.index(letter) + n % 3, np.uint8)
-    make_archive(source / "notMNIST_large.tar.gz", "notMNIST_large", 5, images=images)
-    make_archive(source / "notMNIST_small.tar.gz", "notMNIST_small", 2, images=images)
+    written = {**make_archive(source / "notMNIST_large.tar.gz", "notMNIST_large", 5, images=images),
+               **make_archive(source / "notMNIST_small.tar.gz", "notMNIST_small", 2, images=images)}
+    by_letter = {letter: {pixels.tobytes() for name, pixels in written.items() if name.split("/")[1] == letter}
+                 for letter in LETTERS}
     data = tmp_path / "data"
     args = ["--train-size", 30, "--valid-size", 20, "--test-size", 20, "--workers", 1]
     assert run_script("create_notmnist.py", "--source", source, "--data-dir", data, *args).returncode == 0
     loaded = load_notmnist(data / "notMNIST.pickle")
     for images_, labels in (loaded.train, loaded.valid, loaded.test):
-        pixels = np.rint(images_[:, 0, 0] * 255 + 127.5).astype(int)
-        assert (pixels // 20 == labels).all()
-        np.testing.assert_array_equal(images_[:, 0, 0], ((pixels - 127.5) / 255).astype(np.float32))
+        assert (images_[:, 1:7] == SCALED[None, :, None]).all()
+        pixels = np.rint(images_ * 255 + 127.5).astype(np.uint8)  # back to the source's pixels
+        assert all(image.tobytes() in by_letter[LETTERS[label]] for image, label in zip(pixels, labels))
 
 
 def test_up_to_date_output_is_kept_and_force_rebuilds(source_dir, tmp_path):
@@ -143,7 +154,7 @@ def test_bad_sources_fail_with_one_line_and_write_nothing(source_dir, tmp_path, 
     assert "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if "error" in line] == \
         [result.stderr.strip().splitlines()[-1]]
-    assert not data.exists() or outputs(data) == []
+    assert not data.exists() or outputs(data) == ["notMNIST.lock"]  # the lock file, empty, and nothing else
 
 
 def test_too_few_images_for_the_requested_sizes_is_a_clear_error(source_dir, tmp_path):
@@ -165,7 +176,7 @@ def test_downloads_from_a_mirror_url(http_server, tmp_path):
     data = tmp_path / "data"
     result = run_script("create_notmnist.py", "--source", http_server, "--data-dir", data, *SMALL)
     assert result.returncode == 0, result.stderr
-    assert outputs(data) == ["notMNIST.json", "notMNIST.pickle", "notMNIST_large.tar.gz",
+    assert outputs(data) == ["notMNIST.json", "notMNIST.lock", "notMNIST.pickle", "notMNIST_large.tar.gz",
                              "notMNIST_samples.png", "notMNIST_small.tar.gz"]
 
 
@@ -182,3 +193,42 @@ def test_unreachable_server_names_the_url_and_the_offline_choices(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     error = result.stderr.strip().splitlines()[-1]
     assert url + "notMNIST_large.tar.gz" in error and "--source" in error and "--synthetic" in error
+
+
+@pytest.fixture
+def missing_server():
+    """The base URL of a server that answers 404 Not Found to everything, and its request paths."""
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_known_mirrors_are_tried_in_turn_with_their_sizes(missing_server, http_server, source_dir, tmp_path,
+                                                             monkeypatch, capsys):
+    import create_notmnist
+    missing, requests = missing_server
+    sizes = {part: (name, (source_dir / name).stat().st_size) for part, (name, _) in create_notmnist._ARCHIVES.items()}
+    monkeypatch.setattr(create_notmnist, "_MIRRORS", (missing, http_server))  # the first answers 404
+    monkeypatch.setattr(create_notmnist, "_ARCHIVES", sizes)
+    paths = create_notmnist.official_archives(tmp_path / "data")
+    assert {part: path.read_bytes() for part, path in paths.items()} == {
+        part: (source_dir / name).read_bytes() for part, (name, _) in sizes.items()}
+    assert requests == ["/notMNIST_large.tar.gz"]  # the first mirror is not asked again
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cannot download")]
+    assert lines == [f"cannot download {missing}notMNIST_large.tar.gz: HTTP 404 Not Found; trying the next mirror, "
+                     f"{http_server}"]
+    monkeypatch.setattr(create_notmnist, "_ARCHIVES", {part: (name, size + 1) for part, (name, size) in sizes.items()})
+    with pytest.raises(UserError, match=rf"none of the 2 mirrors .* {http_server}notMNIST_large.tar.gz: the server "
+                       "offers [0-9,]+ bytes, not the expected"):
+        create_notmnist.official_archives(tmp_path / "other")

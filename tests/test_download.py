@@ -6,10 +6,11 @@ import socket
 import threading
 import time
 import types
+from contextlib import contextmanager
 
 import pytest
 
-from workshop.download import download
+from workshop.download import download, download_from_mirrors
 from workshop.errors import UserError
 
 PAYLOAD = random.Random(2016).randbytes(300_000)
@@ -21,7 +22,8 @@ HINT = "Offline? Use --source DIR with the two archives, or --synthetic."
 class Handler(http.server.BaseHTTPRequestHandler):
     """Serves PAYLOAD with Range support; `state.script` says how to answer the next requests:
     an HTTP status, "drop" (half the body, then close), "stall" (no answer), "stall-body"
-    (half the body, then nothing) or "ignore-range" (200 with the whole file); then "ok"."""
+    (half the body, then nothing), "ignore-range" (200 with the whole file) or "other-file" (200
+    with a file one byte longer); then "ok"."""
 
     def do_GET(self):
         state = self.server.state
@@ -39,16 +41,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             state.stop.wait(STALL)
             return
         asked = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        start = int(asked[1]) if asked and how != "ignore-range" else 0
+        start = int(asked[1]) if asked and how not in ("ignore-range", "other-file") else 0
         if start >= len(PAYLOAD):
             self.send_response(416)
             self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
-        elif asked and how != "ignore-range":
+        elif asked and how not in ("ignore-range", "other-file"):
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
         else:
             self.send_response(200)
-        body = PAYLOAD[start:]
+        body = PAYLOAD[start:] + b"x" * (how == "other-file")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if how in ("drop", "stall-body"):
@@ -62,11 +64,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
+@contextmanager
+def serving():
+    """A Handler server on 127.0.0.1; yields its state (`url`: of a file, `base`: of its folder)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.state = types.SimpleNamespace(requests=[], script=[], stop=threading.Event(),
-                                        url=f"http://127.0.0.1:{httpd.server_port}/notMNIST.tgz")
+    base = f"http://127.0.0.1:{httpd.server_port}/"
+    httpd.state = types.SimpleNamespace(requests=[], script=[], stop=threading.Event(), base=base,
+                                        url=base + "notMNIST.tgz")
     thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield httpd.state
@@ -74,6 +78,19 @@ def server():
     httpd.shutdown()
     httpd.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def server():
+    with serving() as state:
+        yield state
+
+
+@pytest.fixture
+def mirrors():
+    """Two servers with the same files: a first mirror and a second."""
+    with serving() as first, serving() as second:
+        yield first, second
 
 
 def fetch(url, dest, **options):
@@ -101,7 +118,7 @@ def test_downloads_the_exact_bytes_into_a_new_folder(server, tmp_path, capsys):
     assert dest.read_bytes() == PAYLOAD
     assert leftovers(dest.parent) == ["notMNIST.tgz"] and leftovers(tmp_path) == ["deep"]
     assert server.requests == [("/notMNIST.tgz", None)]
-    assert "notMNIST.tgz: 300.0 kB of 300.0 kB (100%)" in capsys.readouterr().err
+    assert "notMNIST.tgz: 100%|" in capsys.readouterr().err
 
 
 def test_resumes_after_the_connection_drops_mid_file(server, tmp_path, capsys):
@@ -216,8 +233,64 @@ def test_a_closed_port_fails_after_the_retries(tmp_path, capsys):
     assert capsys.readouterr().err.count("retrying in") == 2 and leftovers(tmp_path) == []
 
 
-def test_unknown_host_fails_at_once(tmp_path):
-    start = time.monotonic()
+def test_unknown_host_fails_at_once(tmp_path, monkeypatch):
+    """No such host (or no network at all): one attempt, no waiting for retries."""
+    real_getaddrinfo, attempts, waits = socket.getaddrinfo, [], []
+
+    def getaddrinfo(host, *args, **kwargs):  # as a resolver answers for a name that does not exist
+        if host == "no-such-host.invalid":
+            attempts.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(time, "sleep", waits.append)
     with pytest.raises(UserError, match="cannot resolve the host name"):
         download("http://no-such-host.invalid/x.tar.gz", tmp_path / "x.tar.gz", retries=3, backoff=5)
-    assert time.monotonic() - start < 5 and list(tmp_path.iterdir()) == []
+    assert len(attempts) == 1 and waits == [] and list(tmp_path.iterdir()) == []
+
+
+# --- mirrors ----------------------------------------------------------------------------
+
+FILES = {"a.tgz": len(PAYLOAD), "b.tgz": len(PAYLOAD)}
+
+
+def from_mirrors(mirrors, folder):
+    return download_from_mirrors([server.base for server in mirrors], FILES, folder, timeout=0.5, retries=1,
+                                 backoff=0.01, offline_hint=HINT, show_progress=False)
+
+
+def test_a_mirror_that_answers_404_gives_way_to_the_next(mirrors, tmp_path, capsys):
+    first, second = mirrors
+    first.script = [404]
+    paths = from_mirrors(mirrors, tmp_path)
+    assert paths == {name: tmp_path / name for name in FILES} and all(p.read_bytes() == PAYLOAD for p in paths.values())
+    assert [path for path, _ in first.requests] == ["/a.tgz"] and [path for path, _ in second.requests] == [
+        "/a.tgz", "/b.tgz"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"cannot download {first.base}a.tgz: HTTP 404 Not Found; trying the next mirror, {second.base}"]
+    assert leftovers(tmp_path) == ["a.tgz", "b.tgz"]
+
+
+def test_files_a_mirror_completed_are_kept_and_sizes_are_checked_on_each(mirrors, tmp_path, capsys):
+    first, second = mirrors
+    first.script = ["ok", "other-file"]  # a.tgz right, b.tgz of another size
+    from_mirrors(mirrors, tmp_path)
+    assert [path for path, _ in second.requests] == ["/b.tgz"]  # a.tgz is not fetched again
+    assert f"cannot download {first.base}b.tgz: the server offers {len(PAYLOAD) + 1:,} bytes, not the expected " \
+        f"{len(PAYLOAD):,}" in capsys.readouterr().err
+    assert (tmp_path / "b.tgz").read_bytes() == PAYLOAD
+    first.script, second.script = [404, 404], ["other-file", "other-file"]
+    with pytest.raises(UserError) as caught:
+        from_mirrors(mirrors, tmp_path / "none")
+    message = str(caught.value)
+    assert message.startswith(f"none of the 2 mirrors served the files (cannot download {first.base}a.tgz: HTTP 404 "
+                              f"Not Found; cannot download {second.base}a.tgz: the server offers ")
+    assert "\n" not in message and message.endswith(HINT) and leftovers(tmp_path / "none") == []
+
+
+def test_a_part_from_one_mirror_is_not_continued_from_another(mirrors, tmp_path):
+    first, second = mirrors
+    first.script = ["stall-body", "stall-body"]  # half of a.tgz, then silence: given up after the retry
+    from_mirrors(mirrors, tmp_path)
+    assert [r for _, r in second.requests] == [None, None]  # both files from byte 0
+    assert (tmp_path / "a.tgz").read_bytes() == PAYLOAD and leftovers(tmp_path) == ["a.tgz", "b.tgz"]

@@ -9,23 +9,21 @@ import errno
 import io
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 from conftest import QUICK, REPO, run_script
 from workshop import download as download_module, files, notmnist
 from workshop.errors import DiskFull
 from workshop.files import atomic_write, new_run_dir
-from workshop.locks import FileLock
 
 SMALL = ["--train-size", 300, "--valid-size", 60, "--test-size", 100, "--workers", 1]
 
@@ -53,7 +51,7 @@ def names(folder):
     return sorted(p.name for p in folder.iterdir())
 
 
-OUTPUTS = ["notMNIST.json", "notMNIST.pickle", "notMNIST_samples.png"]
+OUTPUTS = ["notMNIST.json", "notMNIST.lock", "notMNIST.pickle", "notMNIST_samples.png"]  # the lock file stays
 
 
 # --- two builds at once ------------------------------------------------------------------
@@ -62,7 +60,7 @@ OUTPUTS = ["notMNIST.json", "notMNIST.pickle", "notMNIST_samples.png"]
 def test_a_second_build_waits_for_the_first_or_stops_with_no_wait(source_dir, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    with FileLock(data / "notMNIST.lock", "held by the test"):  # as a build in progress holds it
+    with FileLock(data / "notMNIST.lock"):  # as a build in progress holds it
         stopped = run_script("create_notmnist.py", "--source", source_dir, "--data-dir", data, *SMALL, "--no-wait")
         assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
         assert stopped.stderr.strip().splitlines()[-1] == (
@@ -141,30 +139,46 @@ def test_each_step_of_putting_a_new_pair_in_place_leaves_a_matching_pair_or_none
     assert states == [1, "none", "none", 2]  # old pair; old pickle gone; new record; new pair
 
 
+# Runs create_notmnist.py (argv[2:]) and kills it (SIGKILL) just before its Nth (argv[1]) rename or
+# deletion of a file: the steps that change what the folder holds (deleting the temporaries that
+# killed builds left is not counted: it comes first, and only when there are some). With 0 it runs
+# to the end; either way it lists the steps it took on stderr, one `step: ...` line each.
+_KILLED_AT = """import atexit, os, runpy, signal, sys
+from pathlib import Path
+point, steps = int(sys.argv[1]), []
+def step(real, name):
+    def call(path, *args, **kwargs):
+        if not (Path(path).name.endswith(".tmp") and f".{os.getpid()}." not in Path(path).name):
+            steps.append(f"{name} {path}")
+            if len(steps) == point:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, *args, **kwargs)
+    return call
+os.replace, Path.unlink = step(os.replace, "os.replace"), step(Path.unlink, "Path.unlink")
+atexit.register(lambda: print("".join(f"step: {step}\\n" for step in steps), end="", file=sys.stderr))
+sys.argv = sys.argv[2:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 @pytest.mark.slow
-def test_builds_killed_at_random_moments_leave_a_matching_pair_or_none(source_dir, tmp_path):
-    data, rng = tmp_path / "data", random.Random(2016)
+def test_builds_killed_before_each_step_leave_a_matching_pair_or_none(source_dir, tmp_path):
+    data = tmp_path / "data"
 
-    def start(seed):
-        return subprocess.Popen(build_command(source_dir, data, "--seed", seed, "--force"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def pickle_written(build):  # the moments that matter come after it: the picture, then the renames
-        while build.poll() is None and not (data / f".notMNIST.pickle.{build.pid}.tmp").exists():
-            time.sleep(0.005)
-    build = start(1)  # not killed: how long its last moments take
-    pickle_written(build)
-    started = time.monotonic()
-    build.wait()
-    last_moments = time.monotonic() - started
-    killed, deadline = 0, time.monotonic() + 5
-    while time.monotonic() < deadline or not killed:
-        build = start(rng.choice([1, 2]))
-        pickle_written(build)
-        time.sleep(rng.uniform(0, last_moments))
-        build.kill()
-        killed += build.wait() == -signal.SIGKILL
-        assert pair_state(data) != "MISMATCH"
+    def build(point, seed):
+        return subprocess.run([sys.executable, "-c", _KILLED_AT, str(point),
+                               *build_command(source_dir, data, "--seed", seed, "--force")[1:]],
+                              capture_output=True, text=True, timeout=300)
+    finished = build(0, 1)
+    assert finished.returncode == 0, finished.stderr
+    steps = [line.removeprefix("step: ") for line in finished.stderr.splitlines() if line.startswith("step: ")]
+    assert sum("notMNIST.pickle" in step for step in steps) >= 2  # the old pickle goes, the new one takes its name
+    for point, step in enumerate(steps, 1):
+        killed = build(point, 1 + point)  # a seed of its own: its pickle differs from every other build's
+        where = f"killed before step {point} of {len(steps)}, {step}"
+        assert killed.returncode == -signal.SIGKILL, f"{where}: {killed.stderr[-2000:]}"
+        assert pair_state(data) != "MISMATCH", where
     finished = subprocess.run(build_command(source_dir, data), capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert names(data) == OUTPUTS and pair_state(data) == 133  # the killed builds' temporaries are gone
@@ -192,7 +206,7 @@ def test_resume_of_a_folder_that_a_live_run_writes_is_refused(easy_pickle, tmp_p
     folder = tmp_path / "notmnist_classifier" / "20260101-000000"
     folder.mkdir(parents=True)
     (folder / "ckpt.index").touch()
-    with FileLock(folder / "run.lock", "held by the test"):  # as a live run holds it
+    with FileLock(folder / "run.lock"):  # as a live run holds it
         result = run_script("notmnist_classifier.py", "--data", easy_pickle, "--runs-dir", tmp_path,
                             "--device", "cpu", *QUICK["notmnist_classifier.py"], "--resume", folder)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -261,7 +275,7 @@ def test_a_full_disk_while_writing_the_record_keeps_the_old_pair(tmp_path, disk)
         disk.free = 0
         staged.commit({"settings": {"SEED": 2}})
     assert f"cannot write {tmp_path / 'notMNIST.json'}" in one_line(error)
-    assert names(tmp_path) == ["notMNIST.json", "notMNIST.pickle"] and pair_state(tmp_path) == 1
+    assert names(tmp_path) == ["notMNIST.json", "notMNIST.lock", "notMNIST.pickle"] and pair_state(tmp_path) == 1
 
 
 def test_a_full_disk_while_writing_a_figure_or_an_archive_keeps_nothing(tmp_path, disk):
@@ -343,11 +357,12 @@ def test_a_full_disk_for_real_stops_create_notmnist_with_one_line(source_dir, tm
     assert all(output.rstrip().endswith("rc=0") for n, output in enumerate(outputs) if n not in (1, 4))
     assert error_line(outputs[1]).startswith(
         f"create_notmnist.py: error: the disk is full: cannot write {data}/notMNIST_large.tar.gz.part")
-    assert outputs[2].split()[3:5] == ["notMNIST_large.tar.gz.part", "rc=0"]  # kept, and nothing else
+    assert outputs[2].split()[3:6] == ["notMNIST.lock", "notMNIST_large.tar.gz.part", "rc=0"]  # kept, and nothing else
     assert f"cannot write {data}/notMNIST.pickle (it needs 1.4 MB, " in error_line(outputs[4])
-    assert outputs[5].split()[3:6] == ["notMNIST_large.tar.gz", "notMNIST_small.tar.gz", "rc=0"]
+    assert outputs[5].split()[3:7] == ["notMNIST.lock", "notMNIST_large.tar.gz", "notMNIST_small.tar.gz", "rc=0"]
     assert "Wrote" in outputs[7] and outputs[8].split()[3:-1] == [
-        "notMNIST.json", "notMNIST.pickle", "notMNIST_large.tar.gz", "notMNIST_samples.png", "notMNIST_small.tar.gz"]
+        "notMNIST.json", "notMNIST.lock", "notMNIST.pickle", "notMNIST_large.tar.gz", "notMNIST_samples.png",
+        "notMNIST_small.tar.gz"]
     assert ranges[1].startswith("bytes=")  # the second run asked for the rest of the .part
 
 

@@ -6,7 +6,8 @@ Here the bytes go to `<name>.part`; the next attempt resumes it with an HTTP Ran
 transient failures (timeouts, dropped connections, 5xx) are retried with back-off; and the
 file gets its real name only once its size is right. A file of the wrong size is refused
 and deleted, never kept under the real name. A full disk stops the download with one line,
-and the `.part` keeps what arrived, for the next run to resume.
+and the `.part` keeps what arrived, for the next run to resume. Files kept on several
+servers (mirrors) come from the first that serves them all: `download_from_mirrors`.
 """
 import http.client
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from workshop.errors import DiskFull, UserError
 from workshop.files import full_disk_reported
-from workshop.progress import Progress
+from workshop.progress import progress_bar
 
 CHUNK = 1 << 20  # most bytes taken from the socket at once
 
@@ -77,6 +78,35 @@ def download(url: str, dest: Path, *, expected_size: int | None = None, timeout:
     return dest
 
 
+def download_from_mirrors(mirrors, files, folder, *, offline_hint="", **options) -> dict[str, Path]:
+    """Fetches `files` ({name: expected size, or None}) into `folder` from the first of the base URLs
+    `mirrors` that serves them all; returns {name: path}. Options as for download().
+
+    A mirror that fails (a missing file, a wrong size, no answer after the retries) gets one line,
+    and the next one is tried: the files it completed stay (and are not fetched again), the one it
+    failed on starts afresh (a part from one server is not continued from another). If none serves
+    them all, the UserError names each mirror's failure, on one line ending with `offline_hint`.
+    A full disk stops at once (DiskFull)."""
+    folder, failures = Path(folder), []
+    for n, base in enumerate(mirrors):
+        paths = {}
+        try:
+            for name, size in files.items():
+                paths[name] = download(base + name, folder / name, expected_size=size, **options)
+            return paths
+        except DiskFull:
+            raise
+        except UserError as error:
+            failures.append(str(error).rstrip("."))
+            if n + 1 < len(mirrors):
+                (folder / (name + ".part")).unlink(missing_ok=True)
+                _say(f"{failures[-1]}; trying the next mirror, {mirrors[n + 1]}")
+    if len(failures) == 1:
+        raise UserError(f"{failures[0]}. {offline_hint}".strip()) from None
+    raise UserError(f"none of the {len(mirrors)} mirrors served the files ({'; '.join(failures)}). "
+                    f"{offline_hint}".strip()) from None
+
+
 def _attempt(url, part, expected_size, timeout, show_progress):
     """One request that resumes `part` from its size (or starts it) and reads to the end.
 
@@ -125,8 +155,8 @@ def _attempt(url, part, expected_size, timeout, show_progress):
                                 f"{expected_size:,} (wrong URL or changed file; nothing kept)")
             total = expected_size
 
-        progress = Progress(part.name.removesuffix(".part"), total=total, unit="B",
-                            start=offset) if show_progress else None
+        progress = progress_bar(part.name.removesuffix(".part"), total=total, unit="B",
+                                start=offset) if show_progress else None
         try:
             with full_disk_reported(part, None if total is None else total - offset), \
                     open(part, "ab" if offset else "wb") as file:

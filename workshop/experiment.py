@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from workshop import locks
 from workshop.errors import UserError
 from workshop.files import atomic_write, disk_full, new_run_dir
-from workshop.locks import FileLock
 from workshop.plots import pyplot, save_figure
 
 
@@ -41,9 +41,9 @@ class Run:
         else:
             self.dir = None
         if chief:  # held until this process ends
-            lock = FileLock(self.dir / "run.lock", f"--resume {self.dir}: another run is writing to that folder",
-                            wait=False, hint="; wait for it to finish, or resume another folder")
-            atexit.register(lock.acquire().release)
+            lock = locks.hold(self.dir / "run.lock", f"--resume {self.dir}: another run is writing to that folder",
+                              wait=False, hint="; wait for it to finish, or resume another folder")
+            atexit.register(lock.release)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done so far
         self.checkpoint = tf.train.Checkpoint(step=self.step, optimizer=optimizer,
                                               **{f"variable{i}": v for i, v in enumerate(variables)})

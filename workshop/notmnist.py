@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from workshop import locks
 from workshop.errors import UserError
 from workshop.files import atomic_write, remove_temporaries, staged_write, temporary_path
-from workshop.locks import FileLock
 
 LETTERS = "ABCDEFGHIJ"
 SIZE = 28
@@ -153,17 +153,17 @@ def stage_pickle(path, splits, chunk=16384):
 def one_writer(data_dir, wait=True):
     """Holds data_dir's lock (notMNIST.lock) for the block: one build at a time writes there.
     Another build waits (wait=False: stops); the temporaries of failed or killed builds go."""
-    lock = FileLock(Path(data_dir) / "notMNIST.lock", f"another create_notmnist.py is writing {data_dir}",
-                    wait, hint="; wait for it to finish (or run without --no-wait, which waits)")
+    lock = locks.hold(Path(data_dir) / "notMNIST.lock", f"another create_notmnist.py is writing {data_dir}",
+                      wait, hint="; wait for it to finish (or run without --no-wait, which waits)")
     folders = (Path(data_dir), Path(data_dir) / "synthetic")  # where create_notmnist.py writes
-    with lock:
+    try:
         for folder in folders:
             remove_temporaries(folder)
-        try:
-            yield
-        finally:
-            for folder in folders:
-                remove_temporaries(folder)
+        yield
+    finally:
+        for folder in folders:
+            remove_temporaries(folder)
+        lock.release()
 
 
 # --- reading -------------------------------------------------------------------------

@@ -1,61 +1,34 @@
-"""A progress line for long steps (downloads, decoding): amount, rate, ETA.
+"""Progress of long steps (downloads, reading archives, rendering letters) on stderr, with tqdm.
 
-On a terminal the line redraws itself in place; in a log (CI, `make run > log`) it prints a
-fresh line every few seconds instead, so logs stay readable.
+On a terminal tqdm redraws its bar in place. In a log (CI, `make run > log`) those redraws would
+pile up on one line, so there each update is a line of its own, one every LOG_EVERY seconds, and
+a last one when the step ends.
 """
 import sys
-import time
+
+from tqdm import tqdm
+
+LOG_EVERY = 5.0  # seconds between two progress lines in a log
 
 
-def _human(amount, unit):
-    if unit != "B":
-        return f"{amount:,.0f} {unit}"
-    for prefix in ("", "k", "M", "G"):
-        if abs(amount) < 1000 or prefix == "G":
-            return f"{amount:.1f} {prefix}B" if prefix else f"{amount:.0f} B"
-        amount /= 1000
+class _Lines:
+    """Where stderr is no terminal: tqdm's redraws ("\\r" + status) as lines of their own."""
 
+    def __init__(self, stream):
+        self.stream = stream
 
-def _clock(seconds):
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    def write(self, text):
+        if text.strip():
+            self.stream.write(text.strip() + "\n")
 
-
-class Progress:
-    """Reports progress of a step as `label: done/total unit, rate, ETA` on stderr."""
-
-    def __init__(self, label, total=None, unit="B", stream=None, log_every=5.0, start=0):
-        self.label, self.total, self.unit = label, total, unit
-        self.stream = stream or sys.stderr
-        self.interactive = self.stream.isatty()
-        self.log_every = log_every
-        self.done = self.start = start
-        self.t0 = self.t_last = time.monotonic()
-
-    def update(self, amount):
-        self.done += amount
-        now = time.monotonic()
-        interval = 0.2 if self.interactive else self.log_every
-        if now - self.t_last >= interval:
-            self.t_last = now
-            self._show(now)
-
-    def close(self):
-        self._show(time.monotonic(), final=True)
-
-    def _show(self, now, final=False):
-        elapsed = max(now - self.t0, 1e-9)
-        rate = (self.done - self.start) / elapsed
-        text = f"{self.label}: {_human(self.done, self.unit)}"
-        if self.total:
-            text += f" of {_human(self.total, self.unit)} ({100 * self.done / self.total:.0f}%)"
-        text += f", {_human(rate, self.unit)}/s"
-        if final:
-            text += f", {elapsed:.1f} s"
-        elif self.total and rate > 0:
-            text += f", ETA {_clock((self.total - self.done) / rate)}"
-        if self.interactive:
-            self.stream.write("\r" + text.ljust(79) + ("\n" if final else ""))
-        else:
-            self.stream.write(text + "\n")
+    def flush(self):
         self.stream.flush()
+
+
+def progress_bar(label, total=None, unit="B", start=0):
+    """A tqdm bar for one step, `start` of `total` done: update(amount) as it goes, close() at its end.
+    Bytes (unit "B") are shown in kB, MB, GB."""
+    terminal = sys.stderr.isatty()
+    return tqdm(desc=label, total=total, initial=start, unit=unit, unit_scale=unit == "B", unit_divisor=1000,
+                file=sys.stderr if terminal else _Lines(sys.stderr), mininterval=0.2 if terminal else LOG_EVERY,
+                miniters=1, dynamic_ncols=True)

@@ -30,7 +30,7 @@ from workshop.errors import UserError
 from workshop.files import atomic_write
 from workshop.notmnist import LETTERS, SIZE
 from workshop.png import encode_batch
-from workshop.progress import Progress
+from workshop.progress import progress_bar
 
 EM = 96  # glyphs are drawn this large (pixels); shrinking them to 28×28 antialiases them
 CHUNK = 500  # images per task sent to a worker
@@ -494,7 +494,7 @@ def write_synthetic_archive(path, root, per_class, seed, fonts, workers, junk=0.
     path, fonts = Path(path), [str(font) for font in fonts]
     tasks = [(root, letter, first, min(CHUNK, per_class - first))
              for letter in LETTERS for first in range(0, per_class, CHUNK)]
-    progress = Progress(f"rendering {path.name}", total=per_class * len(LETTERS), unit="img")
+    progress = progress_bar(f"rendering {path.name}", total=per_class * len(LETTERS), unit="img")
     facts = {font: _facts(font) for font in fonts}  # read here once, not by every worker
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_learn_facts,
                                initargs=(facts,)) if workers > 1 else None
@@ -519,8 +519,8 @@ def write_synthetic_archive(path, root, per_class, seed, fonts, workers, junk=0.
                 write(*pending.popleft())
             packed.write(tar_end(packed.tell()))
     finally:
+        progress.close()  # now, not when it is collected: after an error its line would follow the error's
         if pool:
             pool.shutdown(cancel_futures=True)
-    progress.close()
     return {"fonts": [Path(font).name for font in fonts], "per_class": per_class, "seed": seed,
             "junk": junk, "images": per_class * len(LETTERS)}
