@@ -58,8 +58,10 @@ def main():
         few, many = (training_seconds(strategy, data, steps, work) for steps in (FEW + 1, MANY + 1))
         rate = (MANY - FEW) * BATCH_SIZE / (many - few)
         baseline = baseline or rate
-        print(f"  --strategy {strategy:12} {rate:9,.0f} examples/s  ({rate / baseline:.2f}× one process)")
-        row(f"notmnist_classifier.py --strategy {strategy} against one process, examples/s", f"{rate / baseline:.2f}x")
+        name = "notmnist_classifier.py" if strategy == "none" else f"notmnist_distributed.py --strategy {strategy}"
+        print(f"  {name:45} {rate:9,.0f} examples/s  ({rate / baseline:.2f}× one device)")
+        if strategy != "none":
+            row(f"{name} against notmnist_classifier.py, examples/s", f"{rate / baseline:.2f}x")
 
     print(f"\nModel selection, {TRIALS} MLP settings × {STEPS} steps:")
     out = run([REPO / "spark_model_selection.py", "--data", data, "--backend", "both", "--max-trials", TRIALS,
