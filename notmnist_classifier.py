@@ -136,5 +136,6 @@ def main():
     print(f"Test accuracy: {accuracy(test_predictions, test_labels):.1f}%")
     run.finish(test_predictions, test_labels, LETTERS, BATCH_SIZE, SHOW)
 
+
 if __name__ == "__main__":
     cli.run(main, globals())
