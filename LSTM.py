@@ -38,8 +38,8 @@ from workshop.forecast_benchmarks import benchmarks
 from workshop.forecast_files import save_forecast, write_forecast, write_test_predictions
 from workshop.fused_adam import Adam
 from workshop.plots import pyplot, save_figure
-from workshop.series import (compared, features, forecast_inputs, forecast_steps, mae, mape, read_csv_series, rmse, season_of,
-                             seasons_back, synthetic_waves, week_of)
+from workshop.series import (compared, features, forecast_inputs, forecast_steps, mae, mape, read_csv_series, rmse,
+                             season_of, seasons_back, synthetic_waves, week_of)
 
 TRAIN_SIZE: int | None = None  # training pairs (none: 100,000; for a CSV all before the test) (TASK 1: try others)
 TEST_SIZE: int | None = None  # test pairs, predicted after training (none: 1,000; for a CSV the last 10 %)

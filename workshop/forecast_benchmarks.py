@@ -14,12 +14,8 @@
 steps before them (and, for Hong's model, the inputs at the target itself).
 """
 import numpy as np
-import pandas as pd
 
-
-def seasons_back(lag, season):
-    """Whole seasons, at least `lag` steps: how far back the seasonal naive forecast looks."""
-    return season * -(-lag // season)
+from workshop.series import extended_times, seasons_back
 
 
 def persistence(values, at, lag):
@@ -73,9 +69,10 @@ def fit_predict(design, targets, train):
 def benchmarks(real, at, lag, season, week, fit, input_names):
     """{label: forecasts for the steps `at`, a column} (NaN where a forecast would need values after the
     last observation), fitted on the steps `fit`; and a line that says what the linear model is."""
-    values = np.concatenate([real.values[:, 0], np.full(len(real.inputs) - len(real.values) + lag, np.nan)])
-    extra = np.concatenate([real.inputs, np.full((lag, real.inputs.shape[1]), np.nan)])  # none after the file
-    times = real.times if real.times is None else real.times.append(pd.DatetimeIndex(real.times[-1] + real.step * np.arange(1, lag + 1)))
+    past_file = max(lag, at.max() + 1 - len(real.inputs))  # steps asked for after the end of the file
+    values = np.concatenate([real.values[:, 0], np.full(len(real.inputs) - len(real.values) + past_file, np.nan)])
+    extra = np.concatenate([real.inputs, np.full((past_file, real.inputs.shape[1]), np.nan)])  # none after it
+    times = None if real.times is None else extended_times(real, past_file)
     forecasts = {"persistence": persistence(values, at, lag)}
     if season:
         forecasts["seasonal naive"] = seasonal_naive(values, at, lag, season)
@@ -101,8 +98,8 @@ def benchmarks(real, at, lag, season, week, fit, input_names):
             design = np.concatenate([design, extra[everything]], axis=1)
         what = ("least squares on the last value" + (", the values one season" if season else "")
                 + (" and one week before the target" if week and week >= lag else (" before" if season else ""))
-                + (", per slot of the season" if season else "") + (", with day of week × hour" if week_slots is not None
-                                                                    else "")
+                + (", per slot of the season" if season else "")
+                + (", with day of week × hour" if week_slots is not None else "")
                 + (f", and {','.join(input_names)}" if input_names else ""))
     usable = np.isfinite(design).all(axis=1)
     fitted = fit_predict(np.nan_to_num(design), values[everything], np.flatnonzero(usable[:len(fit)]))

@@ -4,17 +4,17 @@ Each file is written atomically (workshop/files.py); an empty cell is a value th
 measured (test_predictions.csv) or a forecast that needs values nobody has yet (forecast.csv).
 """
 import numpy as np
-import pandas as pd
 
 from workshop.files import atomic_write
 from workshop.plots import pyplot, save_figure
+from workshop.series import extended_times
 
 
 def _times(real, extra):
     """The time of every step, `extra` steps past the end of the file; step numbers without times."""
     if real.times is None:
         return np.arange(1, len(real.inputs) + extra + 1)
-    return real.times.append(pd.DatetimeIndex(real.times[-1] + real.step * np.arange(1, extra + 1)))
+    return extended_times(real, extra)
 
 
 def _write(path, first, when, columns):

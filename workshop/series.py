@@ -14,7 +14,6 @@ import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
 from workshop.errors import UserError
-from workshop.forecast_benchmarks import seasons_back
 
 EXCEL_DAYS = (20000, 80000)  # Excel serial dates between 1954 and 2119: days since 1899-12-30
 MONTH_NAMES = ("%d-%b-%y", "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y")  # 1-Jan-15, ...
@@ -129,14 +128,16 @@ def _measured(frame, path, column, inputs, step, season, report):
     first = int(np.argmax(np.isfinite(value) & known))  # the first row with the value and every input
     last = len(value) - 1 - int(np.argmax(np.isfinite(value[::-1])))
     end = last + 1 + (int(np.argmin(known[last + 1:])) if not known[last + 1:].all() else len(known) - last - 1)
-    where = (lambda row: f"{frame.index[row]}") if step is not None else (lambda row: f"row {row + 1}")
+    index = frame.index
+    where = (lambda row: f"{index[row]}") if step is not None else (lambda row: f"row {row + 1}")
     parts = []
     if first:
         parts.append(f"{first:,} rows before the first {column} value{' with every input' if inputs else ''} "
                      f"({where(first)}) dropped")
     if end > last + 1:
+        dropped = f" ({len(value) - end:,} more without inputs dropped)" if end < len(value) else ""
         parts.append(f"{end - last - 1:,} rows after the last {column} value ({where(last)}) are the future "
-                     "to forecast" + (f" ({len(value) - end:,} more without inputs dropped)" if end < len(value) else ""))
+                     f"to forecast{dropped}")
     elif end < len(value):
         parts.append(f"{len(value) - end:,} rows after the last {column} value ({where(last)}) dropped")
     if parts:
@@ -265,11 +266,19 @@ def season_of(step):
 
 
 def calendar_inputs(times):
-    """Hour of day and day of week as points on a circle (sine, cosine): 23:00 is next to 0:00."""
-    hours = times.hour + times.minute / 60
-    days = times.day_of_week + hours / 24
-    return np.stack([np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24),
-                     np.sin(2 * np.pi * days / 7), np.cos(2 * np.pi * days / 7)], axis=1)
+    """Hour of day and day of week, one column each that is 1 at that hour or day (one-hot): the
+    network can then learn what each hour does with the load, as a linear model's dummies do."""
+    return np.concatenate([np.eye(24)[times.hour], np.eye(7)[times.day_of_week]], axis=1)
+
+
+def seasons_back(lag, season):
+    """Whole seasons, at least `lag` steps: how far back the seasonal naive forecast looks."""
+    return season * -(-lag // season)
+
+
+def extended_times(real, extra):
+    """The time of every row of the file and of `extra` steps after it (their calendar is known)."""
+    return real.times.append(pd.DatetimeIndex(real.times[-1] + real.step * np.arange(1, extra + 1)))
 
 
 def week_of(step, season):
@@ -286,12 +295,12 @@ def forecast_inputs(real, lag, season, window, calendar=True):
     values = real.values[:, 0]
     steps, rows = len(values), np.arange(len(values))
     backs = [b for b in (season and seasons_back(lag, season), week_of(real.step, season)) if b and b >= lag]
-    known = np.concatenate([values, np.full(lag, np.nan)])  # no value after the last observation
+    reach = max(backs, default=0)
+    known = np.concatenate([np.full(reach, np.nan), values])  # no value before the first observation
     history = np.stack([values, np.diff(values, prepend=np.nan), np.diff(values, 2, prepend=[np.nan] * 2)], axis=1)
-    columns = [history] + [known[rows + lag - b][:, None] for b in backs]
+    columns = [history] + [known[reach + rows + lag - b][:, None] for b in backs]
     if calendar and real.times is not None:
-        future_times = pd.DatetimeIndex(real.times[-1] + real.step * np.arange(1, lag + 1))
-        columns.append(calendar_inputs(real.times.append(future_times)[rows + lag]))
+        columns.append(calendar_inputs(extended_times(real, lag)[rows + lag]))
     extra = np.concatenate([real.inputs, np.full((lag, real.inputs.shape[1]), np.nan)])
     columns.append(extra[rows + lag])
     first = max([2] + [b - lag for b in backs]) + window - 1
@@ -314,7 +323,7 @@ def features(series):
 
 
 def compared(ours, baselines, metric, versus_best):
-    """'140.2 (persistence: 180.0, seasonal naive: 171.6, 18 % better than the best baseline)':
+    """'140.2 (persistence: 180.0, seasonal naive: 171.6, 18 % better than the best benchmark)':
     one error next to the baselines' errors; real series also get the margin over the best."""
     if not versus_best:  # the 2016 report
         return f"{ours:.3f} (" + ", ".join(f"{label}: {value:.3f}" for label, value in baselines.items()) + ")"
@@ -326,7 +335,7 @@ def compared(ours, baselines, metric, versus_best):
     margin = 100 * (best - ours) / best
     return (f"{ours:.{digits}f}{unit} (" + ", ".join(f"{label}: {value:.{digits}f}{unit}" for label, value in
                                                       baselines.items())
-            + f", {abs(margin):.0f} % {'better' if margin >= 0 else 'worse'} than the best baseline)")
+            + f", {abs(margin):.0f} % {'better' if margin >= 0 else 'worse'} than the best benchmark)")
 
 
 def rmse(predicted, actual):
