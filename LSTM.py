@@ -66,6 +66,7 @@ CALENDAR = True  # with a time column: the target's hour of day and day of week 
 WINDOW = 24  # a CSV's network reads the WINDOW steps before each forecast, from a fresh state
 BATCH = 128  # windows per minibatch
 UPDATES = 1500  # minibatch updates for a CSV
+DROPOUT = 0.5  # for a CSV: share of the LSTM's outputs dropped at random while training (against memorising)
 
 # --- System settings ---
 RUNS_DIR = "runs"  # figures go to RUNS_DIR/lstm/<time>/
@@ -79,6 +80,8 @@ def main():
     if min(LAG, units, LAYERS, PASSES or 1, SEASON or 1, WINDOW, BATCH, UPDATES) < 1 or (SKIP or 0) < 0:
         raise UserError("--lag, --units, --layers, --passes, --season, --window, --batch, --updates must be >= 1, "
                         "--skip >= 0")
+    if not 0 <= DROPOUT < 1:
+        raise UserError(f"--dropout {DROPOUT}: a share, from 0 up to (not including) 1")
     if min(TRAIN_SIZE or 1, TEST_SIZE or 1) < 1:
         raise UserError("--train-size and --test-size must be >= 1")
     start("cpu", "float32", SEED)  # small steps: a GPU would only add latency
@@ -144,22 +147,24 @@ def main():
         output = tf.sigmoid(output_gate) * tf.tanh(memory)
         return output, (memory, output)
 
-    def network(inputs, states):
+    def network(inputs, states, dropout=0.0):
         new_states = []
         for weights, biases, state in zip(lstm_weights, lstm_biases, states):
             inputs, state = lstm_cell(inputs, state, weights, biases)
             new_states.append(state)
+        if dropout:  # training only: each output unit is dropped with that probability (the rest scaled up)
+            inputs = tf.nn.dropout(inputs, dropout)
         return tf.matmul(inputs, output_weights) + output_biases, new_states
 
     def zero_states(batch=1):
         return [(tf.zeros([batch, units]), tf.zeros([batch, units])) for _ in range(LAYERS)]
 
-    def read_windows(ends):
+    def read_windows(ends, dropout=0.0):
         """A batch of windows: from a fresh state the network reads the WINDOW rows up to each
         of `ends`; its output at the last one is the forecast."""
         states = zero_states(tf.shape(ends)[0])
         for back in range(WINDOW - 1, -1, -1):  # unrolled: WINDOW steps in one graph
-            prediction, states = network(tf.gather(x, ends - back), states)
+            prediction, states = network(tf.gather(x, ends - back), states, dropout if back == 0 else 0.0)
         return prediction
 
     step_size = tf.Variable(learning_rate, trainable=False)  # a CSV's schedule changes it
@@ -200,7 +205,7 @@ def main():
             step_size.assign(learning_rate * 0.5 * (1 + tf.cos(np.pi * progress)))
             chosen = tf.gather(pairs, sampler.uniform([BATCH], 0, tf.size(pairs), tf.int32))
             with tf.GradientTape() as tape:
-                squared_error = tf.reduce_mean((read_windows(chosen + origin) - tf.gather(y, chosen)) ** 2)
+                squared_error = tf.reduce_mean((read_windows(chosen + origin, DROPOUT) - tf.gather(y, chosen)) ** 2)
             optimizer.apply(tape.gradient(squared_error, variables))
             errors = errors.write(i, squared_error)
         return tf.reduce_mean(errors.stack())
