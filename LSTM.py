@@ -101,6 +101,8 @@ def main():
             raise UserError(f"{CSV} has {pairs:,} pairs ({len(series):,} observed steps, {LAG} steps ahead, "
                             f"{origin} steps of history first); --train-size {train_size} with --skip {skip} and "
                             f"--test-size {test_size} need {train_size + skip + test_size:,}: ask for fewer")
+        if not season:
+            print("No seasonal naive forecast: give --time-column or --season N to compare with one")
         if inputs_named:
             print(f"Inputs {INPUTS} are taken as known at the target's hour (measured, ex post); in production "
                   "they would be forecasts")
@@ -277,7 +279,11 @@ def main():
             print(f"Test {metric} {name}: " + compared(ours[k], {label: value[k] for label, value in others.items()},
                                                       metric, versus_best=bool(real)))
     if real_series:  # the future: the LAG steps after the last observation, or the file's future rows
+        print(f"Test predictions in {folder / 'test_predictions.csv'}")
         future = forecast_steps(real, LAG)
+        if not future:
+            print(f"No forecast: {CSV} has no rows after the last {COLUMN} value with {INPUTS}, the inputs it needs")
+    if real_series and future:
         horizon = np.arange(len(series), len(series) + future)
         lstm_future = np.full(future, np.nan)
         near = horizon[:LAG] - LAG  # the windows' last rows: observed steps
@@ -289,7 +295,6 @@ def main():
         print(f"Forecast of {future:,} steps after the last observation in {folder / 'forecast.csv'}"
               + (f" (the LSTM and the naive forecasts need values {LAG} steps before: the first {LAG} only)"
                  if future > LAG else ""))
-        print(f"Test predictions in {folder / 'test_predictions.csv'}")
 
     shown = slice(-PLOT_LAST, None) if PLOT_LAST else slice(None)
     dated = real is not None and real.times is not None

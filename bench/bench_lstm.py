@@ -53,7 +53,7 @@ def trained(stdout):
 
 
 def results(stdout):
-    return [line for line in stdout.splitlines() if line.startswith("Test ")]
+    return [line for line in stdout.splitlines() if line.startswith(("Test RMSE", "Test MAE", "Test MAPE"))]
 
 
 def rmse(stdout):

@@ -57,6 +57,8 @@ def read_csv_series(path, column, time_column=None, time_format=None, hour_colum
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--csv {path}: no such file")
+    if hour_column and not time_column:
+        raise UserError(f"--hour-column {hour_column} needs --time-column, the column with the date")
     header = _read(path, nrows=0).columns.tolist()
     flags = [("--column", column), ("--time-column", time_column), ("--hour-column", hour_column)]
     for flag, name in flags + [("--inputs", name) for name in inputs]:
@@ -64,8 +66,6 @@ def read_csv_series(path, column, time_column=None, time_format=None, hour_colum
             raise UserError(f"{flag} {name}: {path} has no such column (it has: {', '.join(header) or 'none'})")
     if column is None:
         raise UserError(f"--csv needs --column NAME (columns of {path}: {', '.join(header)})")
-    if hour_column and not time_column:
-        raise UserError(f"--hour-column {hour_column} needs --time-column, the column with the date")
     if column in inputs:
         raise UserError(f"--inputs {column}: that is the series itself (--column); its past is an input already")
     columns = [column, *inputs]
