@@ -102,7 +102,7 @@ def test_a_seasonal_series_with_calendar_structure_beats_both_naive_forecasts(tm
     assert forecast[1].startswith("2010-05-06 00:00:00,") and all("," * 2 not in row for row in forecast)
 
 
-def write_utility_csv(path, days=80, lead=7, future=30, gap=(1700, 1703)):
+def write_utility_csv(path, days=80, lead=7, future=30, gap=(1820, 1823)):
     """A utility's export: DATE like 1-Jan-15, Hour 1-24, LOAD driven by the temperature T,
     `lead` rows with a temperature but no load first, `future` such rows at the end, a gap inside."""
     rng = np.random.default_rng(1)
@@ -129,7 +129,7 @@ def test_a_utility_file_with_temperatures_and_a_future_is_forecast_and_nothing_i
     assert "Hour is 1-24, hour ending (hour 1 is 0:00-1:00, shown as 0:00)" in out
     assert ("7 rows before the first LOAD value with every input (2015-01-01 07:00:00) dropped; 30 rows after the "
             "last LOAD value (2015-03-20 17:00:00) are the future to forecast") in out
-    assert "3 empty LOAD cells in 1 gaps (the longest 3 steps, from 2015-03-12 20:00:00)" in out
+    assert "3 empty LOAD cells in 1 gaps (the longest 3 steps, from 2015-03-17 20:00:00)" in out
     assert "Inputs T are taken as known at the target's hour (measured, ex post)" in out
     assert "Linear benchmark: Tao Hong's vanilla MLR (GEFCom2012 benchmark) on the target's calendar and T" in out
     assert "3 test targets were interpolated, not measured: not scored" in out
@@ -139,8 +139,8 @@ def test_a_utility_file_with_temperatures_and_a_future_is_forecast_and_nothing_i
     test = [row.split(",") for row in (run / "test_predictions.csv").read_text().splitlines()]
     assert test[0] == ["time", "actual", "LSTM", "persistence", "seasonal naive", "linear"]
     assert test[-1][0] == "2015-03-20 17:00:00"  # the last measured hour: nothing scored in the future
-    assert [row[0] for row in test if row[1] == ""] == ["2015-03-12 20:00:00", "2015-03-12 21:00:00",
-                                                         "2015-03-12 22:00:00"]
+    assert [row[0] for row in test if row[1] == ""] == ["2015-03-17 20:00:00", "2015-03-17 21:00:00",
+                                                         "2015-03-17 22:00:00"]
     forecast = [row.split(",") for row in (run / "forecast.csv").read_text().splitlines()]
     assert len(forecast) == 1 + 30 and forecast[1][0] == "2015-03-20 18:00:00"
     assert all(row[1] for row in forecast[1:24]) and not any(row[1] for row in forecast[24:])  # the LSTM: LAG steps
