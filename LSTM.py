@@ -299,15 +299,15 @@ def main():
     shown = slice(-PLOT_LAST, None) if PLOT_LAST else slice(None)
     dated = real is not None and real.times is not None
     if dated:
-        x, x_label = real.times[at], "time of the target"
+        when, x_label = real.times[at], "time of the target"
     else:
-        x, x_label = np.arange(1, len(targets) + 1), "pair"
+        when, x_label = np.arange(1, len(targets) + 1), "pair"
     figures = []
     for k, name in enumerate(names):
         for phase, steps, predictions, truth in (
-                ("Training", x[train][shown], train_predictions[shown, k], (series[at[train]] if real_series
+                ("Training", when[train][shown], train_predictions[shown, k], (series[at[train]] if real_series
                                                                              else targets[train])[shown, k]),
-                ("Test", x[test] if dated else np.arange(test_size), test_predictions[:, k], actual[:, k])):
+                ("Test", when[test] if dated else np.arange(test_size), test_predictions[:, k], actual[:, k])):
             figure, axis = pyplot().subplots(figsize=(10, 4))
             axis.plot(steps, predictions, "r-", label="Prediction", linewidth=0.8)
             axis.plot(steps, truth, "b-", label="Ground truth", linewidth=0.8)

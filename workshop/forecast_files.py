@@ -50,4 +50,6 @@ def save_forecast(path, real, steps, forecasts, column, last):
     axis.set(title=f"{column}: the last measured steps and the forecast",
              xlabel="time" if real.times is not None else "step")
     axis.legend()
+    if real.times is not None:
+        figure.autofmt_xdate()  # dates slanted, so that they never overlap
     save_figure(figure, path)
