@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from workshop.errors import UserError
-from workshop.series import calendar_inputs, mape, read_csv_series, season_of
+from workshop.forecast_benchmarks import benchmarks, fit_predict, hong_vanilla_design
+from workshop.series import calendar_inputs, forecast_inputs, mape, read_csv_series, season_of
 
 START = datetime(2010, 3, 27, 0)  # 24 h before Europe's clocks go forward, the 28th, 2:00
 
@@ -85,20 +86,25 @@ def test_shuffled_rows_dst_duplicates_and_gaps_are_repaired_and_reported_one_lin
     csv = write_csv(tmp_path / "load.csv.gz", *zip(*rows), "%Y-%m-%d %H:%M:%S")
     lines = []
     series = read_csv_series(csv, "LOAD_MW", "Time", report=lines.append)
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert re.search(r"rows out of order; sorted 98 rows by Time", lines[0])
     assert re.search(r"1 repeated times \(daylight saving\?\); averaged", lines[1])
-    assert re.search(r"3 missing times in 1 gaps \(at most 3 in a row\); filled by linear interpolation", lines[2])
+    assert re.search(r"3 missing times in 1 gaps \(at most 3 in a row\)$", lines[2])
+    assert re.search(r"3 empty LOAD_MW cells in 1 gaps \(the longest 3 steps, from 2010-03-29 22:00:00\); filled by "
+                     r"linear interpolation; not scored$", lines[3])
     expected = values.copy()
     expected[50] = 50.5
     assert np.allclose(series.values[:, 0], expected)
+    assert np.flatnonzero(~series.observed).tolist() == [70, 71, 72] and series.future == 0
 
 
 def test_empty_cells_are_filled_and_reported(tmp_path):
     csv = write_csv(tmp_path / "load.csv", hours(10), [1, 2, "", 4, 5, 6, 7, 8, 9, 10], "%Y-%m-%d %H:%M")
     lines = []
     series = read_csv_series(csv, "LOAD_MW", "Time", report=lines.append)
-    assert series.values[2, 0] == 3 and lines == [f"{csv}: 1 empty LOAD_MW cells; filled by linear interpolation"]
+    assert series.values[2, 0] == 3 and not series.observed[2] and series.observed.sum() == 9
+    assert lines == [f"{csv}: 1 empty LOAD_MW cells in 1 gaps (the longest 1 steps, from 2010-03-27 02:00:00); "
+                     "filled by linear interpolation; not scored"]
 
 
 @pytest.mark.parametrize("case, message", [
@@ -110,6 +116,8 @@ def test_empty_cells_are_filled_and_reported(tmp_path):
     ("unknown format", "line 2: Time is 'week 0', a date format I cannot recognise; give it with --time-format"),
     ("uneven", "the times in Time are not evenly spaced \\(most are 1:00:00 apart"),
     ("mostly gaps", "60 of 100 steps of LOAD_MW are missing"),
+    ("long gap", "LOAD_MW has a gap of 25 steps from 2010-03-27 10:00:00, longer than a season \\(24 steps\\); "
+                 "interpolating it would invent data"),
     ("missing", "no such file"),
     ("not a csv", "cannot read it as CSV"),
 ])
@@ -129,6 +137,9 @@ def test_bad_files_are_one_clear_error(tmp_path, case, message):
         times[-1] += timedelta(minutes=10)
     elif case == "mostly gaps":
         times = hours(100)[:20] + hours(100)[80:]
+    elif case == "long gap":
+        times, values = hours(80), list(np.arange(80.0))
+        values[10:35] = [""] * 25
     column, time_column = {"column": ("POWER", "Time"), "time column": ("LOAD_MW", "When")}.get(
         case, (column, time_column))
     fmt = time_format if callable(time_format) else (lambda t: t if isinstance(t, str) else t.strftime(time_format))
@@ -146,9 +157,96 @@ def test_season_and_calendar_inputs():
         [24, 48, 96, 7, None, None]
     week = pd.date_range("2024-01-01", periods=24 * 7, freq="h")  # a Monday
     inputs = calendar_inputs(week)
-    assert inputs.shape == (168, 4) and np.allclose(inputs[0], [0, 1, 0, 1])
-    assert np.allclose(inputs[6], [1, 0, np.sin(2 * np.pi * 0.25 / 7), np.cos(2 * np.pi * 0.25 / 7)])
-    assert np.allclose(inputs[24, 2:], [np.sin(2 * np.pi / 7), np.cos(2 * np.pi / 7)])  # Tuesday
+    assert inputs.shape == (168, 31) and inputs.sum(axis=1).tolist() == [2] * 168
+    assert np.flatnonzero(inputs[6]).tolist() == [6, 24] and np.flatnonzero(inputs[24 + 5]).tolist() == [5, 25]
+
+
+def utility_csv(path, days=6, hour_base=1, date_format="%d-%b-%y", lead=0, tail=0, gap=None):
+    """A utility's export: a date column, an hour column (1-24 or 0-23), load and a temperature;
+    `lead` rows before the load begins and `tail` after it ends (temperature only)."""
+    rows = ["DATE,Hour,LOAD,T"]
+    for h in range(24 * days):
+        day = datetime(2015, 1, 1) + timedelta(days=h // 24)
+        load = "" if h < lead or h >= 24 * days - tail or (gap and gap[0] <= h < gap[1]) else f"{100 + h}"
+        rows.append(f"{day.strftime(date_format)},{h % 24 + hour_base},{load},{30 + h % 7}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("date_format", ["%d-%b-%y", "%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y"])
+@pytest.mark.parametrize("hour_base", [1, 0])
+def test_a_date_and_an_hour_column_are_read_as_utilities_publish_them(tmp_path, date_format, hour_base):
+    csv = utility_csv(tmp_path / "load.csv", days=14, hour_base=hour_base, date_format=date_format)
+    lines = []
+    series = read_csv_series(csv, "LOAD", "DATE", hour_column="Hour", inputs=["T"], report=lines.append)
+    assert series.times[0] == pd.Timestamp("2015-01-01 00:00") and series.times[-1] == pd.Timestamp("2015-01-14 23:00")
+    assert series.step == pd.Timedelta(hours=1) and series.values[:3, 0].tolist() == [100, 101, 102]
+    assert series.inputs[:3, 0].tolist() == [30, 31, 32]
+    assert lines == [f"{csv}: Hour is " + ("1-24, hour ending (hour 1 is 0:00-1:00, shown as 0:00)" if hour_base
+                                           else "0-23 (hour 0 is 0:00-1:00)")]
+
+
+def test_rows_before_the_first_value_are_dropped_and_those_after_the_last_are_the_future(tmp_path):
+    csv = utility_csv(tmp_path / "load.csv", lead=5, tail=30, gap=(60, 63))
+    lines = []
+    series = read_csv_series(csv, "LOAD", "DATE", hour_column="Hour", inputs=["T"], report=lines.append)
+    assert lines[1] == (f"{csv}: 5 rows before the first LOAD value with every input (2015-01-01 05:00:00) dropped; "
+                        "30 rows after the last LOAD value (2015-01-05 17:00:00) are the future to forecast; "
+                        "they are not data to learn from or score on")
+    assert "3 empty LOAD cells in 1 gaps (the longest 3 steps, from 2015-01-03 12:00:00)" in lines[2]
+    assert len(series.values) == 144 - 5 - 30 and series.future == 30 and len(series.inputs) == len(series.times) == 139
+    assert series.values[0, 0] == 105 and series.values[-1, 0] == 100 + 143 - 30  # nothing invented at either end
+    assert np.flatnonzero(~series.observed).tolist() == [55, 56, 57]
+    assert series.values[55:58, 0].tolist() == [160, 161, 162]  # interpolated inside
+
+
+@pytest.mark.parametrize("hours, message", [
+    ([1] * 24, "Hour has neither 0 nor 24, so it is neither hours 0-23 nor 1-24"),
+    ([0, 24] * 12, "Hour has both 0 and 24"),
+    (["1.5"] + [1] * 23, "line 2: Hour is '1.5', not an hour 0-23 or 1-24"),
+])
+def test_an_hour_column_that_is_neither_0_23_nor_1_24_is_refused(tmp_path, hours, message):
+    csv = tmp_path / "load.csv"
+    csv.write_text("DATE,Hour,LOAD\n" + "".join(f"2015-01-01,{h},{i}\n" for i, h in enumerate(hours)))
+    with pytest.raises(UserError, match=message):
+        read_csv_series(csv, "LOAD", "DATE", hour_column="Hour", report=lambda line: None)
+
+
+def test_hongs_vanilla_mlr_fits_a_load_that_is_in_its_model_space_exactly():
+    times = pd.date_range("2015-01-01", periods=24 * 60, freq="h")
+    rng = np.random.default_rng(0)
+    temperature = rng.standard_normal(len(times))
+    load = (500 + 20 * times.hour + 50 * (times.day_of_week >= 5) + 8 * temperature - 3 * temperature ** 2
+            + 0.5 * temperature ** 3 * (times.hour % 3) + 2 * temperature * times.month).to_numpy()
+    design = hong_vanilla_design(times, temperature, times[0])
+    train = rng.permutation(len(times))[:24 * 45]
+    assert np.allclose(fit_predict(design, load, train), load, atol=1e-6)
+
+
+def test_the_lagged_linear_benchmark_fits_a_linear_trend_exactly_and_never_looks_ahead(tmp_path):
+    csv = utility_csv(tmp_path / "load.csv", days=40)  # LOAD = 100 + step: exactly linear in its lags
+    series = read_csv_series(csv, "LOAD", "DATE", hour_column="Hour", report=lambda line: None)
+    at, fit = np.arange(700, 960), np.arange(170, 700)
+    forecasts, what = benchmarks(series, at, 23, 24, 168, fit, [])
+    assert np.allclose(forecasts["linear"][:, 0], 100 + at) and what.startswith("least squares on the last value")
+    assert np.allclose(forecasts["persistence"][:, 0], 100 + at - 23)
+    assert np.allclose(forecasts["seasonal naive"][:, 0], 100 + at - 24)
+    ahead, _ = benchmarks(series, np.arange(960, 960 + 24), 23, 24, 168, fit, [])  # past the last value
+    assert np.allclose(ahead["linear"][:23, 0], 100 + np.arange(960, 960 + 23))
+    assert np.isnan(ahead["linear"][23:]).all() and np.isnan(ahead["persistence"][23:]).all()  # 24 h: unknown
+
+
+def test_the_networks_inputs_are_the_past_and_the_targets_calendar_and_inputs(tmp_path):
+    csv = utility_csv(tmp_path / "load.csv", days=10, tail=5)
+    series = read_csv_series(csv, "LOAD", "DATE", hour_column="Hour", inputs=["T"], report=lambda line: None)
+    inputs, first = forecast_inputs(series, 23, 24, 4)
+    assert first == 168 - 23 + 4 - 1 and inputs.shape == (235, 3 + 2 + 31 + 1)
+    t = first + 10
+    assert inputs[t, :5].tolist() == [100 + t, 1, 0, 100 + t + 23 - 24, 100 + t + 23 - 168]
+    assert np.isnan(inputs[:168 - 23, 4]).all()  # a week before the target: not in the file, not invented
+    hour, day = series.times[t + 23].hour, series.times[t + 23].day_of_week
+    assert np.flatnonzero(inputs[t, 5:36]).tolist() == [hour, 24 + day] and inputs[t, -1] == 30 + (t + 23) % 7
+    assert inputs[216, -1] == 30 + 239 % 7 and np.isnan(inputs[217:, -1]).all()  # targets past the file's inputs
 
 
 def test_mape_is_undefined_where_the_series_has_zeros():

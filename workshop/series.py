@@ -16,6 +16,7 @@ from pandas.tseries.api import guess_datetime_format
 from workshop.errors import UserError
 
 EXCEL_DAYS = (20000, 80000)  # Excel serial dates between 1954 and 2119: days since 1899-12-30
+MONTH_NAMES = ("%d-%b-%y", "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y")  # 1-Jan-15, ...
 MOST_MISSING = 0.5  # a series with more of its steps missing than this is not worth forecasting
 
 
@@ -32,58 +33,139 @@ def synthetic_waves(length, noise, rng):
 
 @dataclass(frozen=True)
 class RealSeries:
+    """A series as measured: `values` from the first to the last observed step (gaps inside
+    filled for use as inputs, `observed` False there), then `future` steps with no value
+    whose times and extra inputs are known: the period to forecast."""
     values: np.ndarray  # (steps, 1), evenly spaced in time when `times` is known
-    times: pd.DatetimeIndex | None  # the time of each step, or None (rows taken in file order)
+    observed: np.ndarray  # (steps,) True where the value was measured, False where interpolated
+    inputs: np.ndarray  # (steps + future, inputs): the extra input columns
+    times: pd.DatetimeIndex | None  # the time of each step and future step, or None (file order)
     step: pd.Timedelta | None  # the time between steps
+    future: int  # trailing steps with inputs but no value
 
 
-def read_csv_series(path, column, time_column=None, time_format=None, report=print):
-    """One numeric column of a CSV (.csv, or compressed: .gz, .bz2, .zip, .xz), put in time order.
+def read_csv_series(path, column, time_column=None, time_format=None, hour_column=None, inputs=(), season=None,
+                    report=print):
+    """One numeric column of a CSV (.csv, or compressed: .gz, .bz2, .zip, .xz), put in time order,
+    with the extra numeric columns `inputs`.
 
-    With `time_column` the rows are sorted by time, duplicate times averaged, and missing steps
-    filled by linear interpolation; empty cells are filled the same way. Each repair is
-    reported in one line; what cannot be repaired is a UserError."""
+    With `time_column` (and `hour_column`, an hour 1-24 or 0-23 beside a date) the rows are
+    sorted by time and duplicate times averaged. Rows before the first value (or input) are
+    dropped, rows after the last value are the future; gaps inside are filled by linear
+    interpolation, up to a season long (`season`, else one cycle of the calendar). Each repair
+    is reported in one line; what cannot be repaired is a UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--csv {path}: no such file")
+    if hour_column and not time_column:
+        raise UserError(f"--hour-column {hour_column} needs --time-column, the column with the date")
     header = _read(path, nrows=0).columns.tolist()
-    for flag, name in (("--column", column), ("--time-column", time_column)):
+    flags = [("--column", column), ("--time-column", time_column), ("--hour-column", hour_column)]
+    for flag, name in flags + [("--inputs", name) for name in inputs]:
         if name is not None and name not in header:
             raise UserError(f"{flag} {name}: {path} has no such column (it has: {', '.join(header) or 'none'})")
     if column is None:
         raise UserError(f"--csv needs --column NAME (columns of {path}: {', '.join(header)})")
-    table = _read(path, usecols=[column] + ([time_column] if time_column else []), dtype=str,
-                  keep_default_na=False)
+    if column in inputs:
+        raise UserError(f"--inputs {column}: that is the series itself (--column); its past is an input already")
+    columns = [column, *inputs]
+    table = _read(path, usecols=list(dict.fromkeys(columns + [c for c in (time_column, hour_column) if c])),
+                  dtype=str, keep_default_na=False)
     if table.empty:
         raise UserError(f"--csv {path}: no rows under the header")
-    values = _numbers(table[column], path, column)
-    if np.isnan(values).any():
-        report(f"{path}: {np.isnan(values).sum():,} empty {column} cells; filled by linear interpolation")
-    if time_column is None:
-        return _filled(pd.Series(values), path, column, None)
-    times = parse_times(table[time_column], time_format, path, time_column)
-    series = pd.Series(values, index=times)
-    if not series.index.is_monotonic_increasing:
-        report(f"{path}: rows out of order; sorted {len(series):,} rows by {time_column}")
-        series = series.sort_index(kind="stable")
-    repeated = series.index.duplicated().sum()
-    if repeated:  # e.g. the hour that happens twice when daylight saving time ends
-        report(f"{path}: {repeated:,} repeated times (daylight saving?); averaged the rows of each")
-        series = series.groupby(level=0).mean()
-    if len(series) < 3:
-        raise UserError(f"{path}: {len(series)} distinct times; a series needs many more")
-    step = series.index.to_series().diff().mode().iloc[0]  # the most common spacing
-    if ((series.index - series.index[0]) % step).any():
-        raise UserError(f"{path}: the times in {time_column} are not evenly spaced (most are {step.to_pytimedelta()} apart, "
-                        "others fall in between); resample the series to a fixed step first")
-    grid = pd.date_range(series.index[0], series.index[-1], freq=step)
-    if len(grid) > len(series):
-        missing = ~grid.isin(series.index)
-        stretches = int((np.diff(missing.astype(int)) == 1).sum() + missing[0])
-        report(f"{path}: {missing.sum():,} missing times in {stretches:,} gaps (at most "
-               f"{_longest_run(missing):,} in a row); filled by linear interpolation")
-        series = series.reindex(grid)
-    return _filled(series, path, column, step)
+    frame = pd.DataFrame({name: _numbers(table[name], path, name) for name in columns})
+    step = None
+    if time_column is not None:
+        offsets = _hours(table[hour_column], path, hour_column, report) if hour_column else None
+        frame.index = parse_times(table[time_column], time_format, path, time_column, offsets)
+        if not frame.index.is_monotonic_increasing:
+            report(f"{path}: rows out of order; sorted {len(frame):,} rows by {time_column}")
+            frame = frame.sort_index(kind="stable")
+        repeated = frame.index.duplicated().sum()
+        if repeated:  # e.g. the hour that happens twice when daylight saving time ends
+            report(f"{path}: {repeated:,} repeated times (daylight saving?); averaged the rows of each")
+            frame = frame.groupby(level=0).mean()
+        if len(frame) < 3:
+            raise UserError(f"{path}: {len(frame)} distinct times; a series needs many more")
+        step = frame.index.to_series().diff().mode().iloc[0]  # the most common spacing
+        if ((frame.index - frame.index[0]) % step).any():
+            raise UserError(f"{path}: the times in {time_column} are not evenly spaced (most are "
+                            f"{step.to_pytimedelta()} apart, others fall in between); resample the series "
+                            "to a fixed step first")
+        grid = pd.date_range(frame.index[0], frame.index[-1], freq=step)
+        if len(grid) > len(frame):
+            missing = ~grid.isin(frame.index)
+            stretches = int((np.diff(missing.astype(int)) == 1).sum() + missing[0])
+            report(f"{path}: {missing.sum():,} missing times in {stretches:,} gaps (at most "
+                   f"{_longest_run(missing)[0]:,} in a row)")
+            frame = frame.reindex(grid)
+        season = season or season_of(step)
+    return _measured(frame, path, column, list(inputs), step, season, report)
+
+
+def _hours(cells, path, column, report):
+    """The hour column as offsets from the date: 1-24 (hour ending, as utilities publish load:
+    hour 1 is 0:00-1:00, given the time 0:00) or 0-23; which one the data says."""
+    hours = _numbers(cells, path, column)
+    bad = np.flatnonzero(np.isnan(hours) | (hours != np.round(hours)) | (hours < 0) | (hours > 24))
+    if len(bad):
+        raise UserError(f"{path}, line {bad[0] + 2}: {column} is {cells.iloc[bad[0]]!r}, not an hour 0-23 or 1-24")
+    if (hours == 0).any() == (hours == 24).any():
+        raise UserError(f"{path}: {column} has {'both 0 and 24' if (hours == 0).any() else 'neither 0 nor 24'}, "
+                        "so it is neither hours 0-23 nor 1-24 (hour ending); give whole days, fix the column")
+    ending = (hours == 24).any()
+    report(f"{path}: {column} is 1-24, hour ending (hour 1 is 0:00-1:00, shown as 0:00)" if ending
+           else f"{path}: {column} is 0-23 (hour 0 is 0:00-1:00)")
+    return pd.to_timedelta(hours - ending, unit="h")
+
+
+def _measured(frame, path, column, inputs, step, season, report):
+    """Cuts the rows that are not data, fills the gaps inside, and finds the future."""
+    value = frame[column].to_numpy()
+    known = frame[inputs].notna().all(axis=1).to_numpy() if inputs else np.ones(len(frame), bool)
+    if not np.isfinite(value).any():
+        raise UserError(f"{path}: {column} has no values")
+    first = int(np.argmax(np.isfinite(value) & known))  # the first row with the value and every input
+    last = len(value) - 1 - int(np.argmax(np.isfinite(value[::-1])))
+    end = last + 1 + (int(np.argmin(known[last + 1:])) if not known[last + 1:].all() else len(known) - last - 1)
+    index = frame.index
+    where = (lambda row: f"{index[row]}") if step is not None else (lambda row: f"row {row + 1}")
+    parts = []
+    if first:
+        parts.append(f"{first:,} rows before the first {column} value{' with every input' if inputs else ''} "
+                     f"({where(first)}) dropped")
+    if end > last + 1:
+        dropped = f" ({len(value) - end:,} more without inputs dropped)" if end < len(value) else ""
+        parts.append(f"{end - last - 1:,} rows after the last {column} value ({where(last)}) are the future "
+                     f"to forecast{dropped}")
+    elif end < len(value):
+        parts.append(f"{len(value) - end:,} rows after the last {column} value ({where(last)}) dropped")
+    if parts:
+        report(f"{path}: " + "; ".join(parts) + "; they are not data to learn from or score on")
+    frame = frame.iloc[first:end]
+    observed = np.isfinite(frame[column].to_numpy()[:last + 1 - first])
+    for name in [column] + inputs:
+        cells = frame[name].iloc[:last + 1 - first] if name == column else frame[name]
+        empty = cells.isna().to_numpy()
+        if not empty.any():
+            continue
+        if empty.sum() > MOST_MISSING * len(cells):
+            raise UserError(f"{path}: {empty.sum():,} of {len(cells):,} steps of {name} are missing; "
+                            "too few values to forecast")
+        longest, at = _longest_run(empty)
+        if season and longest > season:
+            raise UserError(f"{path}: {name} has a gap of {longest:,} steps from {where(first + at)}, longer than "
+                            f"a season ({season} steps); interpolating it would invent data: cut the file there "
+                            "or fill the gap from another source")
+        runs = int((np.diff(empty.astype(int)) == 1).sum() + empty[0])
+        report(f"{path}: {empty.sum():,} empty {name} cells in {runs:,} gaps (the longest {longest:,} steps, from "
+               f"{where(first + at)}); filled by linear interpolation" + ("; not scored" if name == column else ""))
+    values = frame[column].iloc[:last + 1 - first].interpolate().to_numpy(np.float64)
+    if values.min() == values.max():
+        raise UserError(f"{path}: {column} is constant ({values[0]:g}); there is nothing to forecast")
+    extra = frame[inputs].interpolate().to_numpy(np.float64) if inputs else np.zeros((len(frame), 0))
+    times = frame.index if step is not None else None
+    return RealSeries(values[:, None], observed, extra, times, step, end - last - 1)
 
 
 def _read(path, **options):
@@ -105,39 +187,33 @@ def _numbers(cells, path, column):
     return values
 
 
-def _filled(series, path, column, step):
-    """Fills NaNs by linear interpolation; refuses a series that is mostly gaps or constant."""
-    empty = series.isna().sum()
-    if empty > MOST_MISSING * len(series):
-        raise UserError(f"{path}: {empty:,} of {len(series):,} steps of {column} are missing; "
-                        "too few values to forecast")
-    series = series.interpolate(limit_direction="both")
-    if series.min() == series.max():
-        raise UserError(f"{path}: {column} is constant ({series.iloc[0]:g}); there is nothing to forecast")
-    times = series.index if step is not None else None
-    return RealSeries(series.to_numpy(np.float64)[:, None], times, step)
-
-
 def _longest_run(mask):
+    """(length, start) of the longest run of True in `mask`."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))
-    return int((edges[1::2] - edges[::2]).max())
+    lengths = edges[1::2] - edges[::2]
+    return int(lengths.max()), int(edges[::2][lengths.argmax()])
 
 
-def parse_times(cells, time_format, path, column):
-    """The times in `cells` as a DatetimeIndex. Without `time_format` the format is guessed
-    from the first row (ISO, US m/d/Y, d.m.Y, d/m/Y, with or without a time zone) or read as
-    Excel serial days; when day and month could be either way round, the data decides."""
+def parse_times(cells, time_format, path, column, offsets=None):
+    """The times in `cells` (plus `offsets`, e.g. the hours of an hour column) as a DatetimeIndex.
+    Without `time_format` the format is guessed from the first row (ISO, US m/d/Y, d.m.Y, d/m/Y,
+    1-Jan-15, with or without a time zone) or read as Excel serial days; when day and month could
+    be either way round, the data decides."""
     text = cells.str.strip()
+    if offsets is None:
+        offsets = pd.to_timedelta(np.zeros(len(text)), unit="h")
     if time_format is None:
         numbers = pd.to_numeric(text, errors="coerce")
         if numbers.notna().all() and numbers.between(*EXCEL_DAYS).all():
-            return pd.DatetimeIndex(pd.to_datetime(numbers, unit="D", origin="1899-12-30").dt.round("s"))
+            return pd.DatetimeIndex(pd.to_datetime(numbers, unit="D", origin="1899-12-30").dt.round("s") + offsets)
         with warnings.catch_warnings():  # pandas warns when a guess with day first puts the year first
             warnings.simplefilter("ignore", UserWarning)
             formats = {guess_datetime_format(text.iloc[0], dayfirst=first) for first in (False, True)} - {None}
         formats = {f for f in formats if not f.startswith("%Y-%d")}  # year first is always year-month-day
         if not formats and text.iloc[0][-2:].upper() in ("AM", "PM"):  # which pandas does not guess
             formats = {f"{date} {time}" for date in ("%m/%d/%Y", "%d/%m/%Y") for time in ("%I:%M %p", "%I:%M:%S %p")}
+        if not formats:  # dates with the month's name, which pandas does not guess either
+            formats = {f for f in MONTH_NAMES if not pd.isna(pd.to_datetime(text.iloc[0], format=f, errors="coerce"))}
         if not formats:
             raise UserError(f"{path}, line 2: {column} is {cells.iloc[0]!r}, a date format I cannot "
                             "recognise; give it with --time-format (e.g. --time-format '%d.%m.%Y %H:%M')")
@@ -149,7 +225,7 @@ def parse_times(cells, time_format, path, column):
         if times.isna().any():
             failures[candidate] = int(np.flatnonzero(times.isna())[0])
         else:
-            parsed[candidate] = pd.DatetimeIndex(times)
+            parsed[candidate] = pd.DatetimeIndex(times + offsets.to_numpy())
     if not parsed:
         candidate, row = max(failures.items(), key=lambda item: item[1])  # the format that got furthest
         hint = "fix the row" if time_format else "give the format with --time-format"
@@ -190,11 +266,53 @@ def season_of(step):
 
 
 def calendar_inputs(times):
-    """Hour of day and day of week as points on a circle (sine, cosine): 23:00 is next to 0:00."""
-    hours = times.hour + times.minute / 60
-    days = times.day_of_week + hours / 24
-    return np.stack([np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24),
-                     np.sin(2 * np.pi * days / 7), np.cos(2 * np.pi * days / 7)], axis=1)
+    """Hour of day and day of week, one column each that is 1 at that hour or day (one-hot): the
+    network can then learn what each hour does with the load, as a linear model's dummies do."""
+    return np.concatenate([np.eye(24)[times.hour], np.eye(7)[times.day_of_week]], axis=1)
+
+
+def seasons_back(lag, season):
+    """Whole seasons, at least `lag` steps: how far back the seasonal naive forecast looks."""
+    return season * -(-lag // season)
+
+
+def extended_times(real, extra):
+    """The time of every row of the file and of `extra` steps after it (their calendar is known)."""
+    return real.times.append(pd.DatetimeIndex(real.times[-1] + real.step * np.arange(1, extra + 1)))
+
+
+def week_of(step, season):
+    """Steps in a week when a season is a day (hourly data: 168), else None."""
+    return 7 * season if step is not None and season and step * season == pd.Timedelta(days=1) else None
+
+
+def forecast_inputs(real, lag, season, window, calendar=True):
+    """What the network gets at step t to forecast step t + lag, for every observed step t:
+    the value with its first and second difference (the 2016 inputs), the values one season
+    and one week before the target, the target's hour of day and day of week, and the extra
+    inputs at the target's step (ex post: as measured). -> (inputs, first): the first step
+    with a full window of history. Rows whose target lies past the known inputs are NaN."""
+    values = real.values[:, 0]
+    steps, rows = len(values), np.arange(len(values))
+    backs = [b for b in (season and seasons_back(lag, season), week_of(real.step, season)) if b and b >= lag]
+    reach = max(backs, default=0)
+    known = np.concatenate([np.full(reach, np.nan), values])  # no value before the first observation
+    history = np.stack([values, np.diff(values, prepend=np.nan), np.diff(values, 2, prepend=[np.nan] * 2)], axis=1)
+    columns = [history] + [known[reach + rows + lag - b][:, None] for b in backs]
+    if calendar and real.times is not None:
+        columns.append(calendar_inputs(extended_times(real, lag)[rows + lag]))
+    extra = np.concatenate([real.inputs, np.full((lag, real.inputs.shape[1]), np.nan)])
+    columns.append(extra[rows + lag])
+    first = max([2] + [b - lag for b in backs]) + window - 1
+    if first + 1 > steps - lag:
+        raise UserError(f"{steps:,} steps: too few for --lag {lag} with --window {window}")
+    return np.concatenate(columns, axis=1), first
+
+
+def forecast_steps(real, lag):
+    """How many steps after the last observation can be forecast: the next `lag` (their calendar
+    is known), or with extra inputs the future rows that have them."""
+    return real.future if real.inputs.shape[1] else lag
 
 
 def features(series):
@@ -205,7 +323,7 @@ def features(series):
 
 
 def compared(ours, baselines, metric, versus_best):
-    """'140.2 (persistence: 180.0, seasonal naive: 171.6, 18 % better than the best baseline)':
+    """'140.2 (persistence: 180.0, seasonal naive: 171.6, 18 % better than the best benchmark)':
     one error next to the baselines' errors; real series also get the margin over the best."""
     if not versus_best:  # the 2016 report
         return f"{ours:.3f} (" + ", ".join(f"{label}: {value:.3f}" for label, value in baselines.items()) + ")"
@@ -217,7 +335,7 @@ def compared(ours, baselines, metric, versus_best):
     margin = 100 * (best - ours) / best
     return (f"{ours:.{digits}f}{unit} (" + ", ".join(f"{label}: {value:.{digits}f}{unit}" for label, value in
                                                       baselines.items())
-            + f", {abs(margin):.0f} % {'better' if margin >= 0 else 'worse'} than the best baseline)")
+            + f", {abs(margin):.0f} % {'better' if margin >= 0 else 'worse'} than the best benchmark)")
 
 
 def rmse(predicted, actual):
