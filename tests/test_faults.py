@@ -327,7 +327,8 @@ needs_a_small_filesystem = pytest.mark.skipif(not _namespaces_allowed(),
 def on_small_filesystem(mount_point, steps):
     """Runs `steps` (shell commands) where `mount_point` is a tmpfs, in a namespace of their own;
     each step's output follows a line `== step N`. -> list of the steps' outputs"""
-    script = "export LC_ALL=C\n" + "\n".join(f"echo '== step {n}'; {step} 2>&1; echo \"rc=$?\"" for n, step in enumerate(steps))
+    script = "export LC_ALL=C\n" + "\n".join(f"echo '== step {n}'; {step} 2>&1; echo \"rc=$?\""
+                                             for n, step in enumerate(steps))
     result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
                             capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr

@@ -101,7 +101,8 @@ def build_parser(namespace):
             continue  # tables and other structures are not flags
         converter, choices = _flag_type(annotation, default)
         shown = "none" if default is None else default
-        help_text = f"{comments.get(line, '')} (default: {shown})".strip().replace("%", "%%")  # argparse formats help with %
+        # argparse formats help with %: a literal % is written %%
+        help_text = f"{comments.get(line, '')} (default: {shown})".strip().replace("%", "%%")
         if converter is bool:
             group.add_argument(flag_name(name), dest=name, default=default, help=help_text,
                                action=argparse.BooleanOptionalAction)
