@@ -8,7 +8,8 @@ matches one device with the same global batch. The network is notmnist_classifie
 
     python notmnist_distributed.py                                          # every GPU, or 2 logical CPUs
     python notmnist_distributed.py --strategy multiworker --workers 2       # 2 processes on 127.0.0.1
-    python notmnist_distributed.py --strategy multiworker --launcher spark  # the workers as Spark tasks
+    python notmnist_distributed.py --launcher spark --workers 2             # the workers as Spark tasks
+    python notmnist_distributed.py --launcher spark --spark-master spark://HOST:7077   # on a cluster
 
 On a CPU-only machine the replicas share the same cores, so they are not faster: the lesson
 is the code path, which is the same on 8 GPUs or 8 machines.
@@ -16,6 +17,7 @@ is the code path, which is the same on 8 GPUs or 8 machines.
 import json
 import os
 import sys
+import tempfile
 from typing import Literal
 
 import workshop.quiet_tensorflow  # noqa: F401 (before TensorFlow: keeps its start-up log quiet)
@@ -26,9 +28,10 @@ from workshop.devices import start
 from workshop.errors import UserError
 from workshop.experiment import Run
 from workshop.notmnist import LETTERS, load_notmnist
-from workshop.spark import one_line_errors, spark_session
+from workshop.spark import barrier_job, spark_session
 from workshop.training import Minibatches, accuracy, one_hot, report_steps, sgd
-from workshop.workers import DIGEST_LINE, Worker, check_same_weights, free_port, wait_all, weights_digest
+from workshop.workers import (DIGEST_LINE, Worker, check_same_weights, free_port, pack_folder, receive_folder, wait_all,
+                             weights_digest)
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 HIDDEN_UNITS = 1024  # units in each of the MLP's two hidden layers
@@ -47,18 +50,19 @@ SEED = 133  # fixes initialisation, shuffling and dropout
 STRATEGY: Literal["mirrored", "multiworker"] = "mirrored"  # the devices of one machine, or several processes
 REPLICAS = 0  # mirrored: devices to use; 0 means every GPU, or 2 logical CPUs without a GPU
 WORKERS = 2  # multiworker without TF_CONFIG: worker processes to start
-LAUNCHER: Literal["local", "spark"] = "local"  # multiworker: start the workers here, or as a Spark barrier stage
-SPARK_MASTER: str | None = None  # --launcher spark: master URL; none: spark-submit's, else local[*]
+LAUNCHER: Literal["local", "spark"] = "local"  # workers here, or as a Spark barrier stage (spark implies multiworker)
+SPARK_MASTER: str | None = None  # --launcher spark: master URL (none: spark-submit's, else local[*])
+SLOTS_WAIT = 120  # --launcher spark: seconds to wait for a free task slot per worker, then fail
 RUNS_DIR = "runs"  # the chief's logs, checkpoint and figures go to RUNS_DIR/notmnist_distributed/<time>/
 
 
 def main():
-    if STRATEGY == "multiworker" and "TF_CONFIG" not in os.environ:
+    if multiworker() and "TF_CONFIG" not in os.environ:
         return launch_workers()  # this process only starts the workers, each with its TF_CONFIG
     device = start("auto", "float32", SEED)
     strategy, chief = choose_strategy()
     replicas = strategy.num_replicas_in_sync
-    print(f"{'MultiWorker' if STRATEGY == 'multiworker' else ''}MirroredStrategy: {replicas} replicas in sync")
+    print(f"{'MultiWorker' if multiworker() else ''}MirroredStrategy: {replicas} replicas in sync")
     if BATCH_SIZE % replicas:
         raise UserError(f"--batch-size {BATCH_SIZE} does not split evenly over {replicas} replicas")
     share = BATCH_SIZE // replicas  # each replica's slice of the global minibatch
@@ -110,15 +114,20 @@ def main():
     test_predictions = predict(test_images).numpy()
     print(f"Test accuracy: {accuracy(test_predictions, test_labels):.1f}%")
     run.finish(test_predictions, test_labels, LETTERS, BATCH_SIZE)
-    if STRATEGY == "multiworker":  # the launcher checks that every worker ends with the same weights
+    if multiworker():  # the launcher checks that every worker ends with the same weights
         print(f"{DIGEST_LINE} {weights_digest(variables)}")
+
+
+def multiworker():
+    """Several worker processes: --strategy multiworker, or the workers started as Spark tasks."""
+    return STRATEGY == "multiworker" or LAUNCHER == "spark"
 
 
 def choose_strategy():
     """MirroredStrategy over this machine's GPUs (or its CPU split into logical devices), or
     MultiWorkerMirroredStrategy over the workers in TF_CONFIG. Runs before TensorFlow starts.
     -> (strategy, whether this process is the chief, which writes the run folder)"""
-    if STRATEGY == "multiworker":
+    if multiworker():
         try:  # {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}
             cluster = json.loads(os.environ["TF_CONFIG"])
             index, count = cluster["task"]["index"], len(cluster["cluster"]["worker"])
@@ -150,39 +159,56 @@ def launch_workers():
     shows the chief's output, and checks that all of them ended with the same weights."""
     if WORKERS < 1:
         raise UserError(f"--workers {WORKERS}: need at least 1")
-    command = worker_command()
+    flags = cli.as_flags(globals())
     if LAUNCHER == "local":  # processes on this machine, on free ports
         addresses = [f"127.0.0.1:{free_port()}" for _ in range(WORKERS)]
         print(f"Starting {WORKERS} workers on {', '.join(addresses)}; showing worker 0 (the chief)", flush=True)
+        command = worker_command(os.path.abspath(__file__), flags, DATA, RUNS_DIR)
         workers = [Worker(command, tf_config(addresses, index), index, echo=index == 0) for index in range(WORKERS)]
         wait_all(workers)
         outputs = [worker.lines for worker in workers]
     else:  # one worker per task of a Spark barrier stage: all tasks start together, or none
-        sc = spark_session(SPARK_MASTER, "notMNIST multiworker training").sparkContext
+        if not os.path.isfile(DATA):
+            raise UserError(f"{DATA} not found: run `python create_notmnist.py` first (or pass --data PATH)")
+        sc = spark_session(SPARK_MASTER, "notMNIST multiworker training", barrier_wait=SLOTS_WAIT).sparkContext
         print(f"Starting {WORKERS} workers as a Spark barrier stage on {sc.master}", flush=True)
+        for file in (__file__, DATA):  # each task gets its own copy: nothing is read from the driver's disk
+            sc.addFile(os.path.abspath(file))
+        script, data = os.path.basename(__file__), os.path.basename(DATA)
         stage = sc.parallelize(range(WORKERS), WORKERS).barrier()
-        with one_line_errors("the Spark barrier stage"):
-            outputs = [lines for _, lines in sorted(stage.mapPartitions(lambda _: barrier_task(command)).collect())]
+        with barrier_job(sc, WORKERS, SLOTS_WAIT, "the Spark barrier stage"):
+            results = sorted(stage.mapPartitions(lambda _: barrier_task(script, flags, data, RUNS_DIR)).collect())
+        outputs = [lines for _, lines, _ in results]
         print("".join(outputs[0]), end="")  # the chief's output
+        receive_folder(results[0][2], RUNS_DIR)
     check_same_weights(outputs)
 
 
-def worker_command():
-    """This script with the same settings, to run as one worker."""
-    return [sys.executable, os.path.abspath(__file__), *cli.as_flags(globals())]
+def worker_command(script, flags, data, runs_dir):
+    """One worker: this script with the same settings (the later --data and --runs-dir win)."""
+    return [sys.executable, script, *flags, "--data", data, "--runs-dir", runs_dir]
 
 
-def barrier_task(command):
+def barrier_task(script, flags, data, runs_dir):
     """One Spark barrier task: agree with the other tasks on the workers' addresses, then run one
-    worker in a fresh process (TensorFlow's state must not linger in Spark's reused Python worker)."""
-    from pyspark import BarrierTaskContext
+    worker in a fresh process (TensorFlow's state must not linger in Spark's reused Python worker),
+    from the files Spark shipped, in a folder of its own. -> (index, its output, the chief's run folder
+    packed, to be unpacked into the driver's `runs_dir`)"""
+    from pyspark import BarrierTaskContext, SparkFiles
     context = BarrierTaskContext.get()
     index = context.partitionId()
     host = context.getTaskInfos()[index].address.rsplit(":", 1)[0]
     addresses = context.allGather(f"{host}:{free_port(host)}")  # every task's address, in task order
-    worker = Worker(command, tf_config(addresses, index), index)
-    wait_all([worker])  # a failure fails the stage: Spark then stops the other tasks and their workers
-    yield index, worker.lines
+    shipped = os.path.abspath(SparkFiles.getRootDirectory())  # this task's copies of what the driver sent
+    with tempfile.TemporaryDirectory(prefix=f"worker{index}-", dir=shipped) as folder:
+        runs = os.path.join(folder, "runs")
+        command = worker_command(os.path.join(shipped, script), flags, os.path.join(shipped, data), runs)
+        code = os.pathsep.join(os.path.abspath(path) for path in sys.path if path)  # with the code_zip Spark shipped
+        env = {**os.environ, "PYTHONPATH": code}
+        worker = Worker(command, tf_config(addresses, index), index, folder=folder, env=env)
+        wait_all([worker])  # a failure fails the stage: Spark then stops the other tasks and their workers
+        lines = [line.replace(runs, runs_dir) for line in worker.lines]  # the paths the driver will have
+        yield index, lines, pack_folder(runs) if index == 0 else b""
 
 
 if __name__ == "__main__":

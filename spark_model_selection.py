@@ -33,7 +33,7 @@ from workshop.errors import UserError
 from workshop.files import atomic_write
 from workshop.notmnist import load_notmnist, normalise, to_pixels
 from workshop.plots import pyplot, save_figure
-from workshop.spark import limit_threads_to_task, one_line_errors, spark_session
+from workshop.spark import limit_threads_to_task, one_line_errors, source_for_autograph, spark_session
 from workshop.training import Minibatches, accuracy, one_hot
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
@@ -142,6 +142,7 @@ def train(setting, data):
     """Trains the classifier's own network with `setting` (STEPS steps of SGD with momentum 0.9),
     seeded the same way wherever it runs, on data["train_*"]. -> (validation accuracy %, last loss)"""
     limit_threads_to_task()  # in a Spark task, TensorFlow uses the task's cores, not all of the machine's
+    source_for_autograph(__file__)  # on a cluster's worker, tf.function reads this file from the shipped code
     tf.get_logger().setLevel("ERROR")  # each trial traces its own graph: no retracing warnings
     tf.keras.utils.set_random_seed(SEED)
     if setting["model"] == "mlp":

@@ -99,12 +99,13 @@ WORKER_1_FAILS = ("import json, os, sys, time; index = json.loads(os.environ['TF
 
 
 @pytest.mark.parametrize("launcher", ["local", "spark"])
-def test_a_failing_worker_stops_the_others_with_one_line(lesson, launcher, request, monkeypatch):
+def test_a_failing_worker_stops_the_others_with_one_line(lesson, launcher, request, monkeypatch, easy_pickle):
     from workshop.errors import UserError
+    monkeypatch.setattr(lesson, "DATA", str(easy_pickle))
     if launcher == "spark":
         request.getfixturevalue("spark")  # the test session's Spark, which the launcher joins
     monkeypatch.setattr(lesson, "LAUNCHER", launcher)
-    monkeypatch.setattr(lesson, "worker_command", lambda: [sys.executable, "-c", WORKER_1_FAILS])
+    monkeypatch.setattr(lesson, "worker_command", lambda *_: [sys.executable, "-c", WORKER_1_FAILS])
     with pytest.raises(UserError, match=r"^worker 1 failed \(exit status 3\): worker 1 cannot read its data$"):
         lesson.launch_workers()
 

@@ -7,12 +7,16 @@ and a worker never outlives the process that started it.
 """
 import ctypes
 import hashlib
+import io
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -95,3 +99,27 @@ def check_same_weights(outputs):
     if len(digests) != 1:
         raise UserError(f"the {len(outputs)} workers ended with different weights: {sorted(digests)}")
     print(f"All {len(outputs)} workers ended with the same weights (digest {digests.pop()})")
+
+
+def pack_folder(folder):
+    """A worker's folder as bytes (a tar), to send back to the driver."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for child in sorted(Path(folder).iterdir()):
+            tar.add(child, arcname=child.name)
+    return buffer.getvalue()
+
+
+def receive_folder(packed, runs_dir):
+    """Unpacks a worker's run folders (runs/<script>/<time>/) into `runs_dir`, each one whole
+    or not at all: unpacked beside it first, then renamed into place."""
+    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".receiving-", dir=runs_dir) as staging:
+        with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
+            tar.extractall(staging, filter="data")
+        for run in sorted(Path(staging).glob("*/*")):
+            target = Path(runs_dir) / run.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                raise UserError(f"{target} exists already: the chief's run folder was not written there")
+            run.rename(target)

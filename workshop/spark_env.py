@@ -1,0 +1,71 @@
+"""`make spark-env`: the Python environment that travels with a Spark job to a cluster's workers.
+
+A cluster's machines have Spark and Java, not this project's packages. PySpark's documented way
+("Python Package Management"): pack a virtual environment into an archive, ship it with the job
+(`spark.archives=dist/spark-env.tar.gz#env`), and let the executors run `./env/bin/python`.
+
+    python -m workshop.spark_env dist/spark-env.tar.gz
+
+builds a plain `venv` with requirements.txt's packages (TensorFlow's CPU build, a third of the
+size; no PySpark: the cluster's Spark brings its own) and the `workshop` package, and tars it.
+A venv holds the packages, not the interpreter: its bin/python links to the Python that built
+it, so every worker needs the same Python version at that same path (e.g. workers made from the
+same image). Where that is not so, use the Docker image (Kubernetes) or build the env on a
+machine of the cluster.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import venv
+from pathlib import Path
+
+from workshop.errors import UserError
+from workshop.files import atomic_write
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+LEFT_OUT = ("pip", "setuptools", "tensorflow/include")  # installers, and C++ headers for building TF ops
+
+
+def requirements_for_executors(text):
+    """requirements.txt for the workers: TensorFlow's CPU-only build (the GPU build is 3× larger)."""
+    return re.sub(r"^tensorflow(\[[^]]*\])?==", "tensorflow-cpu==", text, flags=re.M)
+
+
+def build(archive):
+    archive = Path(archive)
+    with tempfile.TemporaryDirectory(prefix="spark-env-", dir=archive.parent) as folder:
+        env = Path(folder) / "env"
+        venv.create(env, with_pip=True, symlinks=True)
+        requirements = Path(folder) / "requirements.txt"
+        requirements.write_text(requirements_for_executors((REPOSITORY / "requirements.txt").read_text()))
+        print(f"Installing {REPOSITORY / 'requirements.txt'} (TensorFlow's CPU build) into a new venv", flush=True)
+        pip = subprocess.run([env / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                              "-r", requirements])
+        if pip.returncode:
+            raise UserError(f"pip could not install the packages for the Spark workers (exit status "
+                            f"{pip.returncode}, see above); {archive} was not written")
+        site = next((env / "lib").glob("python3*/site-packages"))
+        shutil.copytree(REPOSITORY / "workshop", site / "workshop", ignore=shutil.ignore_patterns("__pycache__"))
+        left_out = [str((site / name).relative_to(env)) for name in LEFT_OUT]
+
+        def keep(member):
+            return None if any(member.name == p or member.name.startswith(p + "/") for p in left_out) else member
+        with atomic_write(archive) as file, tarfile.open(fileobj=file, mode="w:gz", compresslevel=1) as tar:
+            for child in sorted(env.iterdir()):
+                tar.add(child, arcname=child.name, filter=keep)
+    python = f"Python {sys.version_info.major}.{sys.version_info.minor} at {os.path.realpath(sys._base_executable)}"
+    print(f"Wrote {archive}: {archive.stat().st_size / 2 ** 20:.0f} MB; its workers need {python}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m workshop.spark_env dist/spark-env.tar.gz")
+    try:
+        Path(sys.argv[1]).parent.mkdir(parents=True, exist_ok=True)
+        build(sys.argv[1])
+    except UserError as error:
+        sys.exit(f"spark_env: error: {error}")
