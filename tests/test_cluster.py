@@ -84,22 +84,6 @@ def test_two_multiworker_workers_train_in_step_on_the_cluster(cluster, data, tmp
     assert sorted(path.name for path in tmp_path.iterdir()) == ["runs"]
 
 
-def test_too_few_slots_for_the_workers_is_one_line(cluster, data, tmp_path):
-    started = time.monotonic()
-    result = on_cluster("notmnist_distributed.py", "--launcher", "spark", "--spark-master", cluster.master,
-                        "--workers", 3, "--slots-wait", 5, "--data", data, "--runs-dir", tmp_path, cwd=tmp_path)
-    assert "barrier stage needs one free task slot per worker at once" in one_line(result)
-    assert time.monotonic() - started < 90
-
-
-def test_the_executors_python_missing_is_one_line(cluster, data, tmp_path):
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}  # a path the workers lack
-    result = run_script("spark_model_selection.py", "--master", cluster.master, "--data", data, "--max-trials", 2,
-                        "--steps", 5, "--results", tmp_path / "selection", cwd=tmp_path, env=env, timeout=300)
-    assert f"the workers have no Python at {sys.executable}: run `make spark-env`" in one_line(result)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_without_the_packed_environment_the_lesson_says_make_spark_env(cluster, data, tmp_path):
     result = on_cluster("spark_model_selection.py", "--master", cluster.master, "--data", data, cwd=tmp_path,
                         SPARK_ENV_ARCHIVE=str(tmp_path / "spark-env.tar.gz"))
@@ -132,5 +116,7 @@ def test_a_worker_lost_mid_stage_is_one_line(data, tmp_path):
         cluster.kill_worker(1)
         out, err = lesson.communicate(timeout=180)
     result = subprocess.CompletedProcess(lesson.args, lesson.returncode, out, err)
-    assert re.search(r"a worker was lost mid-stage \(2 executors at the start, 1 now\)", one_line(result))
+    # Spark gives up on the stage itself, or its next attempt lacks a slot for --slots-wait seconds
+    assert re.search(r"a (Spark )?worker was lost mid-stage \((executor \d+ exited|2 executors at the start, 1 now)",
+                     one_line(result))
 

@@ -3,6 +3,7 @@ that start its workers (local processes, or the tasks of a Spark barrier stage).
 import os
 import re
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -141,3 +142,13 @@ def test_bad_distribution_settings_are_one_clear_line(easy_pickle, tmp_path, fla
     result = run_script(SCRIPT, "--data", easy_pickle, "--runs-dir", tmp_path, *flags, env={**os.environ, **env})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"{SCRIPT}: error: {message}")
+
+
+def test_too_few_task_slots_for_the_barrier_stage_is_one_line(easy_pickle, tmp_path):
+    pytest.importorskip("pyspark", reason="PySpark is an extra: pip install -r requirements-spark.txt")
+    started = time.monotonic()  # Spark alone would wait for a third slot forever
+    result = run_script(SCRIPT, "--data", easy_pickle, "--runs-dir", tmp_path, "--launcher", "spark",
+                        "--spark-master", "local[2]", "--workers", 3, "--slots-wait", 5, timeout=180)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "\tat " not in result.stderr
+    assert "its barrier stage needs one free task slot per worker at once" in result.stderr.strip().splitlines()[-1]
+    assert time.monotonic() - started < 120

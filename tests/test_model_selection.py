@@ -154,3 +154,13 @@ def test_missing_pyspark_is_one_clear_line(easy_pickle, tmp_path):
                           "--results", str(tmp_path / "r")], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "PySpark is not installed: pip install -r requirements-spark.txt" in run.stderr
+
+
+def test_a_python_the_workers_lack_is_one_line(easy_pickle, tmp_path):
+    pytest.importorskip("pyspark", reason="PySpark is an extra: pip install -r requirements-spark.txt")
+    missing = tmp_path / "no-such-env" / "bin" / "python"
+    result = run_script(SCRIPT, "--data", easy_pickle, "--master", "local[2]", "--max-trials", 2, "--steps", 5,
+                        "--results", tmp_path / "results", env={**os.environ, "PYSPARK_PYTHON": str(missing)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "\tat " not in result.stderr
+    assert f"the workers have no Python at {missing}: run `make spark-env`" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "results.csv").exists()

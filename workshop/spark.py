@@ -113,7 +113,7 @@ def spark_session(master, app_name, barrier_wait=None):
         session = builder.getOrCreate()
     except Exception as error:  # the JVM did not start: say why, without PySpark's traceback
         raise UserError(f"Spark did not start ({str(error).splitlines()[0]}); check Java: {JAVA_HINT}") from None
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel("FATAL")  # its failures reach the user as one line (one_line_errors)
     session.sparkContext.addPyFile(str(code_zip()))  # the workers import the workshop's code from here
     return session
 
