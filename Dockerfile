@@ -25,10 +25,10 @@ RUN set -eux; \
     python3 -m pip install --no-cache-dir "uv==${UV_VERSION}"; \
     UV_PYTHON_INSTALL_DIR=/opt/python uv venv --no-cache --managed-python --python "${PYTHON_VERSION}" /opt/venv; \
     sed -E "s/^tensorflow(\[[^]]*\])?==/${TENSORFLOW}==/" /opt/workshop/requirements.txt > /tmp/requirements.txt; \
-    uv pip install --no-cache --python /opt/venv/bin/python -r /tmp/requirements.txt; \
+    uv pip install --no-cache --compile-bytecode --python /opt/venv/bin/python -r /tmp/requirements.txt; \
     python3 -m pip uninstall -y uv; \
     rm /tmp/requirements.txt; \
-    /opt/venv/bin/python -c "import sys, tensorflow; assert sys.version_info >= (3, 11); print(sys.version, tensorflow.__version__)"
+    /opt/venv/bin/python -c "import sys, tensorflow as tf; assert sys.version_info >= (3, 11); print(tf.__version__)"
 
 # The workshop: its package and the lessons, read-only (owned by root). A job names a lesson
 # as local:///opt/workshop/spark_model_selection.py; its outputs (runs/, --results) go to the
@@ -43,5 +43,6 @@ ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONPATH=/opt/workshop \
     MPLCONFIGDIR=/tmp/matplotlib
 
-# As in the base image: unprivileged, and its entrypoint (/opt/entrypoint.sh: driver | executor).
-USER spark
+# As in the base image: the unprivileged user spark, by its uid (so that Kubernetes' runAsNonRoot can
+# check it), and the base image's entrypoint (/opt/entrypoint.sh driver | executor).
+USER 185

@@ -172,7 +172,8 @@ def launch_workers():
             raise UserError(f"{DATA} not found: run `python create_notmnist.py` first (or pass --data PATH)")
         sc = spark_session(SPARK_MASTER, "notMNIST multiworker training", barrier_wait=SLOTS_WAIT).sparkContext
         print(f"Starting {WORKERS} workers as a Spark barrier stage on {sc.master}", flush=True)
-        for file in (__file__, DATA):  # each task gets its own copy: nothing is read from the driver's disk
+        record = os.path.splitext(DATA)[0] + ".json"  # where the data came from (create_notmnist.py's record)
+        for file in [__file__, DATA] + ([record] if os.path.isfile(record) else []):  # each task gets its copies
             sc.addFile(os.path.abspath(file))
         script, data = os.path.basename(__file__), os.path.basename(DATA)
         stage = sc.parallelize(range(WORKERS), WORKERS).barrier()

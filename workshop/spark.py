@@ -86,13 +86,16 @@ def spark_session(master, app_name, barrier_wait=None):
     None takes spark-submit's --master, else local[*]. `barrier_wait`: seconds a barrier stage
     may wait for enough task slots before it fails. -> SparkSession"""
     try:
-        from pyspark import SparkConf
+        from pyspark import SparkConf, SparkContext
         from pyspark.sql import SparkSession
     except ImportError:
         raise UserError("PySpark is not installed: pip install -r requirements-spark.txt "
                         "(Spark also needs Java 17 or 21)") from None
     _check_java()
-    submitted = SparkConf() if "PYSPARK_GATEWAY_PORT" in os.environ else {}  # spark-submit's settings
+    submitted = {}
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit: its settings, once PySpark reaches its JVM
+        SparkContext._ensure_initialized()
+        submitted = SparkConf()
     master = with_retries(master or submitted.get("spark.master") or "local[*]")
     builder = (SparkSession.builder.appName(app_name).master(master).config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false"))
@@ -125,7 +128,8 @@ def code_zip():
     """A zip of the workshop package and the lessons' modules (notmnist_classifier.py, ...), for
     the workers' Python path; named by its content, so that a session gets it once."""
     if not _zips:
-        files = sorted([*REPOSITORY.glob("*.py"), *(REPOSITORY / "workshop").glob("*.py")])
+        lessons = REPOSITORY.glob("*.py") if (REPOSITORY / "notmnist_classifier.py").is_file() else []  # a checkout
+        files = sorted([*lessons, *(REPOSITORY / "workshop").glob("*.py")])
         digest = hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()[:12]
         folder = tempfile.mkdtemp(prefix="workshop-code-")
         atexit.register(shutil.rmtree, folder, True)
