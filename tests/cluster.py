@@ -111,11 +111,9 @@ class StandaloneCluster:
 
     def run_inside(self, command):
         """Runs a shell command as the cluster's machines see the world. -> CompletedProcess"""
-        return subprocess.run(["nsenter", "-t", str(self._shell_pid()), "-m", "bash", "-c", command],
+        # unshare execs bash: its process is inside the namespace
+        return subprocess.run(["nsenter", "-t", str(self.process.pid), "-m", "bash", "-c", command],
                               capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
-
-    def _shell_pid(self):
-        return self.process.pid  # unshare execs bash: the same process, inside the namespace
 
     def worker_process_running(self, index, name):
         """Whether a process whose command line names `name` runs in worker `index`'s folder."""
