@@ -14,8 +14,9 @@ run: $(VENV)/.installed
 	$(BIN)/python notmnist_classifier_CNN.py
 	$(BIN)/python LSTM.py
 
-test: $(VENV)/.installed-test dist/spark-env.tar.gz  # the cluster tests ship the packed environment
-	$(BIN)/python -m pytest
+test:  # set up the test tools and the environment that the cluster tests ship, both at once
+	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed-test dist/spark-env.tar.gz
+	$(BIN)/python -m pytest -n 2 --dist loadfile  # two processes, each taking whole test files
 
 bench: $(VENV)/.installed-test  # each benchmark in turn, then one table of their targets and figures
 	$(BIN)/python bench/summary.py bench/bench_create_notmnist.py bench/bench_synthetic_build.py \

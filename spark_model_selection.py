@@ -15,6 +15,7 @@ A setting that fails (raises, or diverges to a loss of NaN) says so in its row o
 leaderboard; the others go on. Spark runs a task again if its Python worker dies.
 """
 import csv
+import gc
 import itertools
 import os
 import socket
@@ -42,6 +43,7 @@ BACKEND: Literal["spark", "local", "both"] = "spark"  # spark: a task per settin
 MASTER: str | None = None  # Spark master URL; none: spark-submit's, else local[*] (every core here)
 STEPS = 1000  # SGD steps per trial
 BATCH_SIZE = 128  # images per SGD step
+MOMENTUM = 0.9  # SGD momentum, the same for every trial
 MAX_TRIALS = 0  # try only this many settings, drawn at random from the grid (0: all of it)
 SEED = 133  # seeds every trial the same way, and the draw of --max-trials
 RESULTS = "runs/model_selection"  # writes RESULTS.csv (every trial) and RESULTS.png (the figure)
@@ -133,13 +135,14 @@ def train_and_evaluate(setting, data):
     except Exception as error:
         score, loss = float("nan"), float("nan")
         problem = f"failed: {type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
+    gc.collect()  # the trial's compiled graph and its copy of the data are reference cycles: free them now
     return {**setting, "validation_accuracy": round(score, 2) if not problem else float("nan"),
             "loss": round(loss, 4), "seconds": round(time.perf_counter() - started, 2),
             "worker": f"{socket.gethostname()}:{os.getpid()}", "problem": problem}
 
 
 def train(setting, data):
-    """Trains the classifier's own network with `setting` (STEPS steps of SGD with momentum 0.9),
+    """Trains the classifier's own network with `setting` (STEPS steps of SGD with momentum),
     seeded the same way wherever it runs, on data["train_*"]. -> (validation accuracy %, last loss)"""
     limit_threads_to_task()  # in a Spark task, TensorFlow uses the task's cores, not all of the machine's
     source_for_autograph(__file__)  # on a cluster's worker, tf.function reads this file from the shipped code
@@ -154,7 +157,9 @@ def train(setting, data):
                                                  classifier.PATCH_SIZE, 0.0, 0.0)
     minibatch = Minibatches(normalise(data["train_images"]).reshape(shape), one_hot(data["train_labels"]),
                             BATCH_SIZE, True, SEED, "/CPU:0")
-    optimizer = tf.keras.optimizers.SGD(setting["learning_rate"], momentum=0.9)
+    # SGD with momentum, written out: a Keras optimizer made per trial would keep each trial's graph,
+    # and the training set it captures, alive in this process (a Spark Python worker runs many trials).
+    velocities = [tf.Variable(tf.zeros_like(variable)) for variable in variables]
 
     @tf.function
     def train_steps(steps):  # all the trial's steps in one call of a compiled graph
@@ -164,7 +169,9 @@ def train(setting, data):
             with tf.GradientTape() as tape:
                 logits = classifier.network(variables, images, True, setting["dropout"])
                 loss = classifier.loss_function(variables, logits, labels, setting["l2"])
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            for variable, velocity, gradient in zip(variables, velocities, tape.gradient(loss, variables)):
+                velocity.assign(MOMENTUM * velocity - setting["learning_rate"] * gradient)
+                variable.assign_add(velocity)
         return loss
     loss = float(train_steps(tf.constant(STEPS, tf.int64)))
     logits = classifier.network(variables, normalise(data["valid_images"]).reshape(shape), False, 0.0)

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -39,11 +40,16 @@ def cluster(data):
         yield running
 
 
+def driver_env(**more):
+    """A user's environment for the driver, on 127.0.0.1. Without the PYSPARK_PYTHON that a local Spark
+    session of another test set in this process: the lessons would take it for the workers' Python."""
+    env = {key: value for key, value in os.environ.items() if key != "PYSPARK_PYTHON"}
+    return {**env, "SPARK_LOCAL_IP": "127.0.0.1", **more}
+
+
 def on_cluster(script, *args, cwd, timeout=300, **env):
-    """Runs a lesson as its user would, from a folder of their own, the driver on 127.0.0.1."""
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", **env}
-    env.pop("PYSPARK_PYTHON", None)
-    return run_script(script, *args, cwd=cwd, timeout=timeout, env=env)
+    """Runs a lesson as its user would, from a folder of their own."""
+    return run_script(script, *args, cwd=cwd, timeout=timeout, env=driver_env(**env))
 
 
 def one_line(result):
@@ -71,11 +77,29 @@ def test_model_selection_runs_on_the_cluster(cluster, data, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["selection.csv", "selection.png"]
 
 
-def test_two_multiworker_workers_train_in_step_on_the_cluster(cluster, data, tmp_path):
-    result = on_cluster("notmnist_distributed.py", "--launcher", "spark", "--spark-master", cluster.master,
-                        "--workers", 2, "--data", data, "--runs-dir", tmp_path / "runs", *TINY_MLP, "--steps", 11,
-                        cwd=tmp_path)
+def submitted(cluster, script, *args, cwd):
+    """The same lesson through docs/cluster.md's spark-submit line, in the activated venv (so that
+    spark-submit finds PySpark's Spark): the driver runs the venv's Python, the executors the
+    archive's; spark-submit's settings, none of the lesson's own."""
+    venv = Path(sys.executable).parent
+    command = ["spark-submit", "--master", cluster.master, "--conf", f"spark.pyspark.driver.python={sys.executable}",
+               "--archives", f"{ENV_ARCHIVE}#env", "--conf", "spark.pyspark.python=./env/bin/python", REPO / script,
+               *args]
+    env = driver_env(PATH=f"{venv}{os.pathsep}{os.environ['PATH']}", VIRTUAL_ENV=str(venv.parent))
+    return subprocess.run([str(part) for part in command], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=env)
+
+
+@pytest.mark.parametrize("launch", ["python", "spark-submit"])
+def test_two_multiworker_workers_train_in_step_on_the_cluster(cluster, data, tmp_path, launch):
+    args = ["--launcher", "spark", "--workers", 2, "--data", data, "--runs-dir", tmp_path / "runs", *TINY_MLP,
+            "--steps", 11]
+    if launch == "python":
+        result = on_cluster("notmnist_distributed.py", "--spark-master", cluster.master, *args, cwd=tmp_path)
+    else:
+        result = submitted(cluster, "notmnist_distributed.py", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"as a Spark barrier stage on {cluster.master}" in result.stdout
     assert re.search(r"^All 2 workers ended with the same weights \(digest [0-9a-f]{16}\)$", result.stdout, re.M)
     assert "Test accuracy:" in result.stdout
     runs = list((tmp_path / "runs" / "notmnist_distributed").iterdir())  # the chief's folder, sent back
@@ -104,10 +128,10 @@ def test_a_worker_lost_mid_stage_is_one_line(data, tmp_path):
     with StandaloneCluster(workers=2, cores=1, hide=[data.parent]) as cluster:
         lesson = subprocess.Popen(
             [sys.executable, str(REPO / "notmnist_distributed.py"), "--launcher", "spark", "--spark-master",
-             cluster.master, "--workers", "2", "--slots-wait", "45", "--data", str(data), "--runs-dir", str(tmp_path),
+             cluster.master, "--workers", "2", "--slots-wait", "20", "--data", str(data), "--runs-dir", str(tmp_path),
              *map(str, TINY_MLP), "--steps", "100000"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+            env=driver_env())
         deadline = time.monotonic() + 240
         while not cluster.worker_process_running(1, "notmnist_distributed.py"):  # worker 1 trains
             assert time.monotonic() < deadline and lesson.poll() is None, lesson.communicate()

@@ -76,6 +76,25 @@ def test_spark_tasks_score_each_setting_as_one_after_another(lesson, spark, nois
     assert len(broadcasts) == 1 and broadcasts[0]["train_images"].dtype == np.uint8  # the data, sent once
 
 
+def test_trials_one_after_another_in_one_process_do_not_pile_up_memory(lesson):
+    """A Spark Python worker runs many trials: each must free its graph and its copy of the data."""
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (20000, 28, 28), dtype=np.uint8),  # 63 MB as float32
+              "train_labels": rng.integers(0, 10, 20000).astype(np.int32),
+              "valid_images": rng.integers(0, 256, (100, 28, 28), dtype=np.uint8),
+              "valid_labels": rng.integers(0, 10, 100).astype(np.int32)}
+    setting = {"model": "mlp", "layers": 2, "units": 256, "learning_rate": 0.05, "l2": 5e-4, "dropout": 0.3}
+
+    def resident_mb():
+        return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    for _ in range(2):  # the first trials load what every trial shares
+        lesson.train_and_evaluate(setting, arrays)
+    before = resident_mb()
+    for _ in range(4):
+        assert lesson.train_and_evaluate(setting, arrays)["problem"] == ""
+    assert resident_mb() - before < 60, f"{resident_mb() - before:.0f} MB more after 4 trials"
+
+
 class KillsItsWorkerOnce(float):
     """A dropout of 0.0 that, unpickled in a Spark task the first time, kills the task's Python worker."""
     marker = ""

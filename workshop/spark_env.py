@@ -28,6 +28,7 @@ from workshop.files import atomic_write
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 LEFT_OUT = ("pip", "setuptools", "tensorflow/include")  # installers, and C++ headers for building TF ops
+STRIPPED = "tensorflow"  # its libraries carry symbol tables no worker reads (a fifth of the env)
 
 
 def requirements_for_executors(text):
@@ -35,7 +36,24 @@ def requirements_for_executors(text):
     return re.sub(r"^tensorflow(\[[^]]*\])?==", "tensorflow-cpu==", text, flags=re.M)
 
 
+def strip_libraries(folder):
+    """`strip --strip-unneeded` on the shared libraries under `folder`: drops the symbol tables
+    that only debuggers read, keeps what the dynamic linker needs. Only TensorFlow's: numpy's
+    and Pillow's vendored libraries (auditwheel's *.libs) no longer load once stripped."""
+    strip = shutil.which("strip")
+    if not strip:
+        print(f"No `strip` command (binutils): {folder.name}'s libraries are packed with their symbol tables, "
+              "about 240 MB more")
+        return
+    libraries = sorted(str(p) for p in folder.rglob("*.so*") if p.is_file() and not p.is_symlink())
+    done = subprocess.run([strip, "--strip-unneeded", *libraries], capture_output=True, text=True)
+    if done.returncode:
+        raise UserError(f"strip failed on {folder}'s libraries: {done.stderr.strip().splitlines()[-1]}")
+
+
 def build(archive):
+    """The workers' venv, packed into the gzipped tar `archive` (Spark unpacks a .tar.gz with the
+    system's tar, which keeps the files' modes and the venv's links)."""
     archive = Path(archive)
     with tempfile.TemporaryDirectory(prefix="spark-env-", dir=archive.parent) as folder:
         env = Path(folder) / "env"
@@ -50,11 +68,12 @@ def build(archive):
                             f"{pip.returncode}, see above); {archive} was not written")
         site = next((env / "lib").glob("python3*/site-packages"))
         shutil.copytree(REPOSITORY / "workshop", site / "workshop", ignore=shutil.ignore_patterns("__pycache__"))
+        strip_libraries(site / STRIPPED)
         left_out = [str((site / name).relative_to(env)) for name in LEFT_OUT]
 
         def keep(member):
             return None if any(member.name == p or member.name.startswith(p + "/") for p in left_out) else member
-        with atomic_write(archive) as file, tarfile.open(fileobj=file, mode="w:gz", compresslevel=1) as tar:
+        with atomic_write(archive) as file, tarfile.open(fileobj=file, mode="w:gz", compresslevel=6) as tar:
             for child in sorted(env.iterdir()):
                 tar.add(child, arcname=child.name, filter=keep)
     python = f"Python {sys.version_info.major}.{sys.version_info.minor} at {os.path.realpath(sys._base_executable)}"
@@ -62,7 +81,7 @@ def build(archive):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or not sys.argv[1].endswith(".tar.gz"):
         sys.exit("usage: python -m workshop.spark_env dist/spark-env.tar.gz")
     try:
         Path(sys.argv[1]).parent.mkdir(parents=True, exist_ok=True)
