@@ -52,11 +52,13 @@ def on_cluster(script, *args, cwd, timeout=300, **env):
     return run_script(script, *args, cwd=cwd, timeout=timeout, env=driver_env(**env))
 
 
-def one_line(result):
-    """The one line a failure must be: exit status 1, no Python or Java stack trace."""
+def one_line(result, said_on="stderr"):
+    """The one line a failure must be: exit status 1, no Python or Java stack trace; the last line
+    of `said_on` (spark-submit hands the driver's stderr to its own stdout, and logs on stderr)."""
+    output = result.stdout + result.stderr
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "Traceback" not in result.stderr and "\tat " not in result.stderr, result.stderr[-3000:]
-    return result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in output and "\tat " not in output, output[-3000:]
+    return getattr(result, said_on).strip().splitlines()[-1]
 
 
 def test_the_workers_see_neither_the_project_nor_its_packages(cluster, data):
@@ -77,27 +79,21 @@ def test_model_selection_runs_on_the_cluster(cluster, data, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["selection.csv", "selection.png"]
 
 
-def submitted(cluster, script, *args, cwd):
-    """The same lesson through docs/cluster.md's spark-submit line, in the activated venv (so that
-    spark-submit finds PySpark's Spark): the driver runs the venv's Python, the executors the
-    archive's; spark-submit's settings, none of the lesson's own."""
+def spark_submit(master, script, *args):
+    """docs/cluster.md's spark-submit line for `script`: the driver runs this checkout's Python, the
+    executors the archive's; spark-submit's settings, none of the lesson's own. -> (argv, env): in
+    the activated venv, so that spark-submit finds PySpark's Spark."""
     venv = Path(sys.executable).parent
-    command = ["spark-submit", "--master", cluster.master, "--conf", f"spark.pyspark.driver.python={sys.executable}",
-               "--archives", f"{ENV_ARCHIVE}#env", "--conf", "spark.pyspark.python=./env/bin/python", REPO / script,
-               *args]
+    argv = ["spark-submit", "--master", master, "--conf", f"spark.pyspark.driver.python={sys.executable}",
+            "--archives", f"{ENV_ARCHIVE}#env", "--conf", "spark.pyspark.python=./env/bin/python", REPO / script, *args]
     env = driver_env(PATH=f"{venv}{os.pathsep}{os.environ['PATH']}", VIRTUAL_ENV=str(venv.parent))
-    return subprocess.run([str(part) for part in command], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env=env)
+    return [str(part) for part in argv], env
 
 
-@pytest.mark.parametrize("launch", ["python", "spark-submit"])
-def test_two_multiworker_workers_train_in_step_on_the_cluster(cluster, data, tmp_path, launch):
-    args = ["--launcher", "spark", "--workers", 2, "--data", data, "--runs-dir", tmp_path / "runs", *TINY_MLP,
-            "--steps", 11]
-    if launch == "python":
-        result = on_cluster("notmnist_distributed.py", "--spark-master", cluster.master, *args, cwd=tmp_path)
-    else:
-        result = submitted(cluster, "notmnist_distributed.py", *args, cwd=tmp_path)
+def test_two_multiworker_workers_train_in_step_on_the_cluster(cluster, data, tmp_path):
+    result = on_cluster("notmnist_distributed.py", "--launcher", "spark", "--spark-master", cluster.master,
+                        "--workers", 2, "--data", data, "--runs-dir", tmp_path / "runs", *TINY_MLP, "--steps", 11,
+                        cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"as a Spark barrier stage on {cluster.master}" in result.stdout
     assert re.search(r"^All 2 workers ended with the same weights \(digest [0-9a-f]{16}\)$", result.stdout, re.M)
@@ -124,14 +120,15 @@ def test_an_unreachable_master_is_one_line(ready, data, tmp_path):
     assert f"the Spark master spark://127.0.0.1:{port} cannot be reached" in one_line(result)
 
 
-def test_a_worker_lost_mid_stage_is_one_line(data, tmp_path):
+def test_a_worker_lost_mid_stage_is_one_line_under_spark_submit(data, tmp_path):
+    """The multiworker lesson started by spark-submit (docs/cluster.md) trains on the cluster's
+    workers; one of them dies: the lesson ends with one line."""
     with StandaloneCluster(workers=2, cores=1, hide=[data.parent]) as cluster:
-        lesson = subprocess.Popen(
-            [sys.executable, str(REPO / "notmnist_distributed.py"), "--launcher", "spark", "--spark-master",
-             cluster.master, "--workers", "2", "--slots-wait", "20", "--data", str(data), "--runs-dir", str(tmp_path),
-             *map(str, TINY_MLP), "--steps", "100000"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=driver_env())
+        argv, env = spark_submit(cluster.master, "notmnist_distributed.py", "--launcher", "spark", "--workers", 2,
+                                 "--slots-wait", 20, "--data", data, "--runs-dir", tmp_path, *TINY_MLP,
+                                 "--steps", 100000)
+        lesson = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env)
         deadline = time.monotonic() + 240
         while not cluster.worker_process_running(1, "notmnist_distributed.py"):  # worker 1 trains
             assert time.monotonic() < deadline and lesson.poll() is None, lesson.communicate()
@@ -142,5 +139,5 @@ def test_a_worker_lost_mid_stage_is_one_line(data, tmp_path):
     result = subprocess.CompletedProcess(lesson.args, lesson.returncode, out, err)
     # Spark gives up on the stage itself, or its next attempt lacks a slot for --slots-wait seconds
     assert re.search(r"a (Spark )?worker was lost mid-stage \((executor \d+ exited|2 executors at the start, 1 now)",
-                     one_line(result))
+                     one_line(result, said_on="stdout"))
 
