@@ -1,6 +1,8 @@
 """The big-data lessons on a real Spark standalone cluster whose workers cannot see the project
 (tests/cluster.py): the environment (dist/spark-env.tar.gz, `make spark-env`), the code and the
-data travel with the job, and each failure a cluster user meets is one line."""
+data travel with the job, and each failure a cluster user meets is one line. The lessons run as
+the README's commands, and through its spark-submit line; three Spark applications in all (each
+unpacks the environment on the driver and on both executors: about a minute each on 2 cores)."""
 import os
 import re
 import subprocess
