@@ -14,9 +14,11 @@ run: $(VENV)/.installed
 	$(BIN)/python notmnist_classifier_CNN.py
 	$(BIN)/python LSTM.py
 
-test:  # set up the test tools and the environment that the cluster tests ship, both at once
+# make test: the test tools and the environment that the cluster tests ship are set up at once, then
+# the tests run in two processes, each taking whole test files (pytest-xdist)
+test:
 	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed-test dist/spark-env.tar.gz
-	$(BIN)/python -m pytest -n 2 --dist loadfile  # two processes, each taking whole test files
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.installed-test  # each benchmark in turn, then one table of their targets and figures
 	$(BIN)/python bench/summary.py bench/bench_create_notmnist.py bench/bench_synthetic_build.py \
