@@ -28,7 +28,7 @@ from workshop.files import atomic_write
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 LEFT_OUT = ("pip", "setuptools", "tensorflow/include")  # installers, and C++ headers for building TF ops
-STRIPPED = "tensorflow"  # its libraries carry symbol tables no worker reads (a fifth of the env)
+STRIPPED = "tensorflow"  # its libraries carry symbol tables no worker reads (a sixth of the env)
 
 
 def requirements_for_executors(text):
