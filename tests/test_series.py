@@ -1,6 +1,9 @@
 """Reading a user's series from a CSV: every common date format, and the repairs real exports need."""
+import bz2
 import gzip
+import lzma
 import re
+import zipfile
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -8,8 +11,7 @@ import pandas as pd
 import pytest
 
 from workshop.errors import UserError
-from workshop.forecast_benchmarks import benchmarks, fit_predict, hong_vanilla_design
-from workshop.series import calendar_inputs, forecast_inputs, mape, read_csv_series, season_of
+from workshop.series import calendar_inputs, compared, mape, read_csv_series, season_of
 
 START = datetime(2010, 3, 27, 0)  # 24 h before Europe's clocks go forward, the 28th, 2:00
 
@@ -212,43 +214,137 @@ def test_an_hour_column_that_is_neither_0_23_nor_1_24_is_refused(tmp_path, hours
         read_csv_series(csv, "LOAD", "DATE", hour_column="Hour", report=lambda line: None)
 
 
-def test_hongs_vanilla_mlr_fits_a_load_that_is_in_its_model_space_exactly():
-    times = pd.date_range("2015-01-01", periods=24 * 60, freq="h")
-    rng = np.random.default_rng(0)
-    temperature = rng.standard_normal(len(times))
-    load = (500 + 20 * times.hour + 50 * (times.day_of_week >= 5) + 8 * temperature - 3 * temperature ** 2
-            + 0.5 * temperature ** 3 * (times.hour % 3) + 2 * temperature * times.month).to_numpy()
-    design = hong_vanilla_design(times, temperature, times[0])
-    train = rng.permutation(len(times))[:24 * 45]
-    assert np.allclose(fit_predict(design, load, train), load, atol=1e-6)
-
-
-def test_the_lagged_linear_benchmark_fits_a_linear_trend_exactly_and_never_looks_ahead(tmp_path):
-    csv = utility_csv(tmp_path / "load.csv", days=40)  # LOAD = 100 + step: exactly linear in its lags
-    series = read_csv_series(csv, "LOAD", "DATE", hour_column="Hour", report=lambda line: None)
-    at, fit = np.arange(700, 960), np.arange(170, 700)
-    forecasts, what = benchmarks(series, at, 23, 24, 168, fit, [])
-    assert np.allclose(forecasts["linear"][:, 0], 100 + at) and what.startswith("least squares on the last value")
-    assert np.allclose(forecasts["persistence"][:, 0], 100 + at - 23)
-    assert np.allclose(forecasts["seasonal naive"][:, 0], 100 + at - 24)
-    ahead, _ = benchmarks(series, np.arange(960, 960 + 24), 23, 24, 168, fit, [])  # past the last value
-    assert np.allclose(ahead["linear"][:23, 0], 100 + np.arange(960, 960 + 23))
-    assert np.isnan(ahead["linear"][23:]).all() and np.isnan(ahead["persistence"][23:]).all()  # 24 h: unknown
-
-
-def test_the_networks_inputs_are_the_past_and_the_targets_calendar_and_inputs(tmp_path):
-    csv = utility_csv(tmp_path / "load.csv", days=10, tail=5)
-    series = read_csv_series(csv, "LOAD", "DATE", hour_column="Hour", inputs=["T"], report=lambda line: None)
-    inputs, first = forecast_inputs(series, 23, 24, 4)
-    assert first == 168 - 23 + 4 - 1 and inputs.shape == (235, 3 + 2 + 31 + 1)
-    t = first + 10
-    assert inputs[t, :5].tolist() == [100 + t, 1, 0, 100 + t + 23 - 24, 100 + t + 23 - 168]
-    assert np.isnan(inputs[:168 - 23, 4]).all()  # a week before the target: not in the file, not invented
-    hour, day = series.times[t + 23].hour, series.times[t + 23].day_of_week
-    assert np.flatnonzero(inputs[t, 5:36]).tolist() == [hour, 24 + day] and inputs[t, -1] == 30 + (t + 23) % 7
-    assert inputs[216, -1] == 30 + 239 % 7 and np.isnan(inputs[217:, -1]).all()  # targets past the file's inputs
-
-
 def test_mape_is_undefined_where_the_series_has_zeros():
     actual = np.array([[100.0, 0.0], [200.0, 5.0]])
     assert np.isclose(mape(actual * 1.1, actual)[0], 10) and np.isnan(mape(actual * 1.1, actual)[1])
+
+
+LOAD_DE = "Netzlast gemäß ENTSO-E [MW]"
+LOADS = [15867.0, 1234567.25, 12.5, -3.25, 980.0, 20000.5]  # then twice these, three times...
+
+
+def european(value):
+    """15867.0 as a German export writes it: '15.867,0', points between thousands and a decimal comma."""
+    return f"{value:,}".translate(str.maketrans(",.", ".,"))
+
+
+def grid_export(path, separator, date_and_time=False, encoding="utf-8", hours=72):
+    """Hourly load and temperature as a grid publishes them, times day first, in one column or as a date
+    and a time of day; with `separator` ';' the numbers have a decimal comma and points between thousands."""
+    number = european if separator == ";" else repr
+    rows = [(["Datum", "Uhrzeit"] if date_and_time else ["Zeit"]) + [LOAD_DE, "Temperatur"]]
+    for h in range(hours):
+        t = datetime(2019, 1, 1) + timedelta(hours=h)
+        when = [f"{t:%d.%m.%Y}", f"{t:%H:%M}"] if date_and_time else [f"{t:%d.%m.%Y %H:%M}"]
+        rows.append(when + [number(LOADS[h % 6] * (1 + h // 6)), number(round(h / 10 - 5, 1))])
+    data = "".join(separator.join(row) + "\n" for row in rows).encode(encoding)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("load.csv", data)
+    else:
+        with {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)(path, "wb") as file:
+            file.write(data)
+    return path
+
+
+def read_grid_export(csv, date_and_time=False, report=pytest.fail):
+    return read_csv_series(csv, LOAD_DE, "Datum" if date_and_time else "Zeit", None,
+                           "Uhrzeit" if date_and_time else None, ["Temperatur"], report=report)
+
+
+def assert_same_series(ours, twin):
+    for field in ("values", "observed", "inputs", "times"):
+        np.testing.assert_array_equal(getattr(ours, field), getattr(twin, field))
+
+
+@pytest.mark.parametrize("date_and_time", [False, True], ids=["dd.mm.yyyy HH:MM", "a date and a time column"])
+def test_a_european_export_reads_as_its_comma_utf8_twin(tmp_path, date_and_time):
+    ours = grid_export(tmp_path / "de.csv", ";", date_and_time, "cp1252")
+    twin = grid_export(tmp_path / "twin.csv", ",", date_and_time)
+    assert "15.867,0;" in ours.read_text("cp1252") and "1.234.567,25;" in ours.read_text("cp1252")
+    assert "gemäß".encode("cp1252") in ours.read_bytes()  # not UTF-8
+    lines = []
+    series = read_grid_export(ours, date_and_time, lines.append)
+    assert lines == [f"{ours}: not UTF-8; read as cp1252 (Windows Western European)"]
+    assert_same_series(series, read_grid_export(twin, date_and_time))
+    assert series.values[:6, 0].tolist() == LOADS and series.inputs[:2, 0].tolist() == [-5, -4.9]
+    assert series.times[0] == pd.Timestamp("2019-01-01 00:00") and series.step == pd.Timedelta(hours=1)
+
+
+@pytest.mark.parametrize("separator, name", [
+    ("\t", "load.tsv"), (";", "load.csv.gz"), (";", "load.csv.bz2"), (";", "load.csv.xz"), (";", "load.csv.zip")])
+def test_the_separator_is_sniffed_in_plain_and_compressed_files(tmp_path, separator, name):
+    csv = grid_export(tmp_path / name, separator)
+    assert_same_series(read_grid_export(csv), read_grid_export(grid_export(tmp_path / "twin.csv", ",")))
+
+
+def test_in_a_semicolon_file_each_column_says_whether_a_point_alone_groups_thousands(tmp_path):
+    csv = tmp_path / "load.csv"
+    csv.write_text("A;B;C\n15.867;15.867;12,5\n1.234;12.5;15.867\n2.000.500;0.125;1.234.567,25\n-1.000;7;3\n")
+    lines = []
+    series = read_csv_series(csv, "A", inputs=["B", "C"], report=lines.append)
+    assert series.values[:, 0].tolist() == [15867, 1234, 2000500, -1000]  # every point between thousands
+    assert series.inputs[:, 0].tolist() == [15.867, 12.5, 0.125, 7]  # 12.5 and 0.125: decimal points
+    assert series.inputs[:, 1].tolist() == [12.5, 15867, 1234567.25, 3]  # a decimal comma: points are thousands
+    assert lines == [f"{csv}: A has no decimal comma and its points all separate groups of three digits ('15.867' "
+                     "on line 2); read them as thousands separators"]
+    csv.write_text("A;B\n12,5;1\n1.5;2\n3;3\n")
+    with pytest.raises(UserError, match=r"line 3: A is '1.5', a decimal point in a column of decimal commas "
+                                        r"\('12,5' on line 2\); write it as the others$"):
+        read_csv_series(csv, "A", report=pytest.fail)
+
+
+@pytest.mark.parametrize("encoding, note, line", [
+    ("utf-8-sig", "Störung", None),  # a byte order mark before the first column's name
+    ("cp1252", "Störung", "not UTF-8; read as cp1252 (Windows Western European)"),
+    ("latin-1", "St\x81rung", "neither UTF-8 nor cp1252; read as Latin-1 (ISO 8859-1)"),  # no \x81 in cp1252
+])
+def test_the_encoding_is_utf8_else_cp1252_else_latin1_and_said(tmp_path, encoding, note, line):
+    csv = tmp_path / "load.csv"  # the note in the last row, some 100 KB down the file
+    csv.write_text("Last,Notiz\n" + "".join(f"{i},\n" for i in range(15000)) + f"15000,{note}\n", encoding=encoding)
+    lines = []
+    series = read_csv_series(csv, "Last", report=lines.append)
+    assert series.values[-1, 0] == 15000 and lines == ([f"{csv}: {line}"] if line else [])
+
+
+def test_a_folder_named_in_csv_is_said_to_be_one(tmp_path):
+    with pytest.raises(UserError, match=rf"^--csv {re.escape(str(tmp_path))}: a folder, not a file "
+                                        r"\(name the CSV file in it\)$"):
+        read_csv_series(tmp_path, "LOAD")
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("inf", "not a number \\(fix or remove the row\\)"),
+    ("-inf", "not a number"),
+    ("nan", "not a number"),
+    ("NaN", "not a number"),
+    ("1e300", "beyond ±1e\\+30 and too large to compute with; rescale the column \\(e.g. from W to MW\\)"),
+    ("-1e400", "beyond ±1e\\+30"),  # more than a float holds
+], ids=["inf", "-inf", "nan", "NaN", "1e300", "-1e400"])
+@pytest.mark.parametrize("column", ["LOAD", "T"])
+def test_a_cell_that_is_not_a_finite_number_or_too_large_is_refused_with_its_line(tmp_path, cell, message, column):
+    csv = tmp_path / "load.csv"
+    cells = {"LOAD": list(range(10)), "T": [30] * 10}
+    cells[column][4] = cell
+    csv.write_text("Time,LOAD,T\n" + "".join(f"2019-01-01 {h:02d}:00,{load},{t}\n"
+                                             for h, (load, t) in enumerate(zip(*cells.values()))))
+    with pytest.raises(UserError, match=f"load.csv, line 6: {column} is '{cell}', {message}"):
+        read_csv_series(csv, "LOAD", "Time", inputs=["T"], report=pytest.fail)
+
+
+def test_a_time_of_day_that_is_not_one_is_refused_with_its_line(tmp_path):
+    csv = tmp_path / "load.csv"
+    csv.write_text("Datum;Uhrzeit;Last\n" + "".join(f"13.01.2019;{h};{i}\n" for i, h in
+                                                     enumerate(["00:00", "01:00", "2", "03:00"])))
+    with pytest.raises(UserError, match=r"line 4: Uhrzeit is '2', not a time of day \(H:MM\) as in the rows before"):
+        read_csv_series(csv, "Last", "Datum", hour_column="Uhrzeit", report=pytest.fail)
+
+
+def test_compared_says_not_finite_rather_than_failing():
+    assert compared(140.2, {"persistence": 180.0, "seasonal naive": 171.6}, "RMSE", True) == \
+        "140.2 (persistence: 180.0, seasonal naive: 171.6, 18 % better than the best benchmark)"
+    assert compared(np.inf, {"persistence": 180.0, "seasonal naive": np.inf}, "RMSE", True) == \
+        "not finite (persistence: 180.0, seasonal naive: not finite)"
+    assert compared(140.2, {"persistence": np.inf}, "MAE", True) == "140.2 (persistence: not finite)"
+    assert compared(np.nan, {"persistence": np.nan}, "RMSE", True) == "not finite (persistence: not finite)"
+    assert compared(np.nan, {"persistence": np.nan}, "MAPE", True) == "undefined: the test stretch has values of 0"

@@ -37,14 +37,14 @@ def write_forecast(path, real, steps, forecasts):
 
 
 def save_forecast(path, real, steps, forecasts, column, last):
-    """The last `last` observed steps and at most as many forecast steps after them."""
-    shown = steps[:last]
+    """The last `last` observed steps and every forecast step after them."""
+    shown = steps
     past = np.arange(max(0, len(real.values) - last), len(real.values))
     when = _times(real, len(steps))
     figure, axis = pyplot().subplots(figsize=(10, 4))
     axis.plot(when[past], real.values[past, 0], "b-", label=f"{column}, measured", linewidth=0.8)
     for (label, values), style in zip(forecasts.items(), ("r-", "c-", "-", "k--")):
-        axis.plot(when[shown], np.asarray(values).ravel()[:last], style, label=label, linewidth=0.8,
+        axis.plot(when[shown], np.asarray(values).ravel(), style, label=label, linewidth=0.8,
                   **({"color": "0.6"} if label == "seasonal naive" else {}))
     axis.axvline(when[past][-1], color="0.8", linewidth=0.8)
     axis.set(title=f"{column}: the last measured steps and the forecast",

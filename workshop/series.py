@@ -5,12 +5,17 @@ twice when the clocks go back and none when they go forward, readings missing. p
 the dates (it is the field's standard for this and knows the formats); this module decides
 what the data means and says in one line each what it did about it.
 """
+import codecs
+import dataclasses
+import csv
+import lzma
 import warnings
-from dataclasses import dataclass
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.io.common import get_handle
 from pandas.tseries.api import guess_datetime_format
 
 from workshop.errors import UserError
@@ -18,6 +23,19 @@ from workshop.errors import UserError
 EXCEL_DAYS = (20000, 80000)  # Excel serial dates between 1954 and 2119: days since 1899-12-30
 MONTH_NAMES = ("%d-%b-%y", "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y")  # 1-Jan-15, ...
 MOST_MISSING = 0.5  # a series with more of its steps missing than this is not worth forecasting
+SEPARATORS = ("\t", ";", ",")  # the separators sniffed, preferred in this order on a tie
+SNIFF_BYTES, SNIFF_LINES = 64 * 1024, 20  # the separator is sniffed from the header and the lines after it
+ENCODINGS = {"utf-8-sig": None, "cp1252": "not UTF-8; read as cp1252 (Windows Western European)",
+             "latin-1": "neither UTF-8 nor cp1252; read as Latin-1 (ISO 8859-1)"}  # tried in turn; what is said
+# The numbers of a ';' file (see _decimal_points): points grouping thousands, a decimal comma, a decimal point.
+THOUSANDS = r"[1-9]\d{0,2}(\.\d{3})+"  # 15.867, 1.234.567 (a group never starts a number with 0: 0.125)
+GROUPED = rf"[+-]?{THOUSANDS}"
+DECIMAL_COMMA = rf"[+-]?(\d*|{THOUSANDS}),\d+([eE][+-]?\d+)?"  # 12,5, 15.867,0, 1.234.567,25, 1,5E+03
+DECIMAL_POINT = r"[+-]?\d*\.\d+([eE][+-]?\d+)?"  # 12.5, and 15.867, which could be either
+# Larger values are refused. Squares summed over a million steps (RMSE, a standard deviation, least squares)
+# pass float64's 1.8e308 from about 1e151; below 1e30 even sixth powers (a cube squared) so summed stay finite,
+# and no measurement comes near it (the world's yearly electricity is about 1e20 J).
+LARGEST = 1e30
 
 
 def synthetic_waves(length, noise, rng):
@@ -31,7 +49,7 @@ def synthetic_waves(length, noise, rng):
     return waves + noise * rng.standard_normal(waves.shape)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RealSeries:
     """A series as measured: `values` from the first to the last observed step (gaps inside
     filled for use as inputs, `observed` False there), then `future` steps with no value
@@ -42,41 +60,56 @@ class RealSeries:
     times: pd.DatetimeIndex | None  # the time of each step and future step, or None (file order)
     step: pd.Timedelta | None  # the time between steps
     future: int  # trailing steps with inputs but no value
+    optional: np.ndarray | None = None  # (steps + future, k): columns read as they are, empty cells NaN
 
 
 def read_csv_series(path, column, time_column=None, time_format=None, hour_column=None, inputs=(), season=None,
-                    report=print):
+                    report=print, optional=()):
     """One numeric column of a CSV (.csv, or compressed: .gz, .bz2, .zip, .xz), put in time order,
-    with the extra numeric columns `inputs`.
+    with the extra numeric columns `inputs`, and `optional` ones that may be empty anywhere (e.g.
+    weather forecasts given for the last year only: never interpolated, never a reason to drop a row).
 
-    With `time_column` (and `hour_column`, an hour 1-24 or 0-23 beside a date) the rows are
-    sorted by time and duplicate times averaged. Rows before the first value (or input) are
-    dropped, rows after the last value are the future; gaps inside are filled by linear
+    The file is read as grids publish it: separated by ',', ';' or tab (sniffed), in UTF-8 or
+    else cp1252 (Excel's on Western Windows; see _dialect). In a ';' file the numbers may have a
+    decimal comma and points between thousands ('1.234.567,25'), decided per column: a point
+    alone ('15.867') groups thousands where the column has a decimal comma anywhere or all its
+    numbers with a point look like 15.867, else it is the decimal point (_decimal_points). A value
+    beyond ±LARGEST is refused: rescale the column.
+
+    With `time_column` (and `hour_column` beside a date: an hour 1-24 or 0-23, or a time of day)
+    the rows are sorted by time and duplicate times averaged. Rows before the first value (or
+    input) are dropped, rows after the last value are the future; gaps inside are filled by linear
     interpolation, up to a season long (`season`, else one cycle of the calendar). Each repair
     is reported in one line; what cannot be repaired is a UserError."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--csv {path}: a folder, not a file (name the CSV file in it)")
     if not path.is_file():
         raise UserError(f"--csv {path}: no such file")
+    if optional and not time_column:
+        raise UserError("--forecast-inputs needs --time-column: a forecast is matched to its hour by time")
     if hour_column and not time_column:
         raise UserError(f"--hour-column {hour_column} needs --time-column, the column with the date")
-    header = _read(path, nrows=0).columns.tolist()
+    separator, encoding = _dialect(path, report)
+    european = separator == ";"  # where ',' does not separate, it may be the decimal comma
+    header = _read(path, sep=separator, encoding=encoding, nrows=0).columns.tolist()
     flags = [("--column", column), ("--time-column", time_column), ("--hour-column", hour_column)]
-    for flag, name in flags + [("--inputs", name) for name in inputs]:
+    for flag, name in flags + [("--inputs", name) for name in inputs] + [("--forecast-inputs", n) for n in optional]:
         if name is not None and name not in header:
             raise UserError(f"{flag} {name}: {path} has no such column (it has: {', '.join(header) or 'none'})")
     if column is None:
         raise UserError(f"--csv needs --column NAME (columns of {path}: {', '.join(header)})")
     if column in inputs:
         raise UserError(f"--inputs {column}: that is the series itself (--column); its past is an input already")
-    columns = [column, *inputs]
-    table = _read(path, usecols=list(dict.fromkeys(columns + [c for c in (time_column, hour_column) if c])),
-                  dtype=str, keep_default_na=False)
+    columns = [column, *inputs, *optional]
+    table = _read(path, sep=separator, encoding=encoding, dtype=str, keep_default_na=False,
+                  usecols=list(dict.fromkeys(columns + [c for c in (time_column, hour_column) if c])))
     if table.empty:
         raise UserError(f"--csv {path}: no rows under the header")
-    frame = pd.DataFrame({name: _numbers(table[name], path, name) for name in columns})
+    frame = pd.DataFrame({name: _numbers(table[name], path, name, european, report) for name in columns})
     step = None
     if time_column is not None:
-        offsets = _hours(table[hour_column], path, hour_column, report) if hour_column else None
+        offsets = _hours(table[hour_column], path, hour_column, european, report) if hour_column else None
         frame.index = parse_times(table[time_column], time_format, path, time_column, offsets)
         if not frame.index.is_monotonic_increasing:
             report(f"{path}: rows out of order; sorted {len(frame):,} rows by {time_column}")
@@ -100,13 +133,25 @@ def read_csv_series(path, column, time_column=None, time_format=None, hour_colum
                    f"{_longest_run(missing)[0]:,} in a row)")
             frame = frame.reindex(grid)
         season = season or season_of(step)
-    return _measured(frame, path, column, list(inputs), step, season, report)
+    real = _measured(frame.drop(columns=list(optional)), path, column, list(inputs), step, season, report)
+    if not optional:
+        return real
+    return dataclasses.replace(real, optional=frame[list(optional)].reindex(real.times).to_numpy(np.float64))
 
 
-def _hours(cells, path, column, report):
-    """The hour column as offsets from the date: 1-24 (hour ending, as utilities publish load:
-    hour 1 is 0:00-1:00, given the time 0:00) or 0-23; which one the data says."""
-    hours = _numbers(cells, path, column)
+def _hours(cells, path, column, european, report):
+    """The hour column as offsets from the date: a time of day (0:00 or 00:15:00, taken as written,
+    as European exports give it beside the date), or an hour 1-24 (hour ending, as utilities publish
+    load: hour 1 is 0:00-1:00, given the time 0:00) or 0-23; which one the data says."""
+    text = cells.str.strip()
+    clock = text.str.fullmatch(r"([01]?\d|2[0-4]):[0-5]\d(:[0-5]\d)?").to_numpy(bool)
+    if clock[0]:
+        if not clock.all():
+            row = int(np.argmin(clock))
+            raise UserError(f"{path}, line {row + 2}: {column} is {cells.iloc[row]!r}, not a time of day (H:MM) "
+                            "as in the rows before (fix the row)")
+        return pd.TimedeltaIndex(pd.to_timedelta(text.where(text.str.count(":") == 2, text + ":00")))
+    hours = _numbers(cells, path, column, european, report)
     bad = np.flatnonzero(np.isnan(hours) | (hours != np.round(hours)) | (hours < 0) | (hours > 24))
     if len(bad):
         raise UserError(f"{path}, line {bad[0] + 2}: {column} is {cells.iloc[bad[0]]!r}, not an hour 0-23 or 1-24")
@@ -172,19 +217,93 @@ def _read(path, **options):
     try:
         return pd.read_csv(path, **options)  # compression from the file name
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"--csv {path}: cannot read it as CSV ({reason})") from None
+        raise _unreadable(path, error) from None
 
 
-def _numbers(cells, path, column):
-    """The cells as floats; empty cells become NaN, text is an error naming its line."""
+def _unreadable(path, error):
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return UserError(f"--csv {path}: cannot read it as CSV ({reason})")
+
+
+def _dialect(path, report):
+    """(separator, encoding) of the file's text, decompressed by pandas' own opener. The encoding is UTF-8
+    (with a byte order mark or not) when every byte decodes so, else cp1252, else Latin-1, in which
+    any byte is a character; all of the file is tried, as the first ä may be far down, and a
+    fallback is reported. The separator is sniffed from the first lines (_separator)."""
+    for encoding, fallback in ENCODINGS.items():
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with get_handle(path, "rb", compression="infer", is_text=False) as opened:
+                raw = opened.handle.read(SNIFF_BYTES)
+                head = decoder.decode(raw)
+                while chunk := opened.handle.read(1 << 20):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, lzma.LZMAError) as error:
+            raise _unreadable(path, error) from None
+        if "\0" in head:
+            raise UserError(f"--csv {path}: cannot read it as CSV (NUL bytes: binary data, or UTF-16 text; "
+                            "save it as CSV UTF-8)")
+        if fallback:
+            report(f"{path}: {fallback}")
+        lines = head.splitlines()
+        return _separator(lines[:-1] if len(raw) == SNIFF_BYTES else lines), encoding  # the last may be cut
+
+
+def _separator(lines):
+    """Tab, ';' or ',': of those that split the header into columns, the one that splits the most lines
+    after it into as many columns; on a tie tab, then ';' (a ';' file's decimal commas may split each
+    of its lines in two as well). ',', pandas' default, when none does."""
+    fields = {separator: [len(row) for row in csv.reader(lines[:SNIFF_LINES + 1], delimiter=separator) if row]
+              for separator in SEPARATORS}
+    fits = {separator: sum(count == counts[0] for count in counts[1:])
+            for separator, counts in fields.items() if counts and counts[0] > 1}
+    return max(fits, key=fits.get) if fits else ","  # max keeps the first of equals
+
+
+def _numbers(cells, path, column, european, report):
+    """The cells as floats; empty cells become NaN; text, and a value beyond ±LARGEST, is an error
+    naming its line. `european`: the numbers of a ';' file (_decimal_points)."""
     text = cells.str.strip()
-    values = pd.to_numeric(text.mask(text == ""), errors="coerce").to_numpy(np.float64)
-    bad = np.flatnonzero((text != "").to_numpy() & ~np.isfinite(values))
+    if european:
+        text = _decimal_points(text, cells, path, column, report)
+    given = (text != "").to_numpy()
+    values = pd.to_numeric(text.mask(~given), errors="coerce").to_numpy(np.float64)
+    digits = text.str.contains(r"\d").to_numpy(bool)  # 1e400 becomes inf, a number too large; inf, nan are text
+    bad = np.flatnonzero(given & (np.isnan(values) | np.isinf(values) & ~digits))
     if len(bad):
         raise UserError(f"{path}, line {bad[0] + 2}: {column} is {cells.iloc[bad[0]]!r}, not a number "
                         "(fix or remove the row)")
+    huge = np.flatnonzero(np.abs(values) > LARGEST)
+    if len(huge):
+        raise UserError(f"{path}, line {huge[0] + 2}: {column} is {cells.iloc[huge[0]]!r}, beyond ±{LARGEST:.0e} "
+                        "and too large to compute with; rescale the column (e.g. from W to MW)")
     return values
+
+
+def _decimal_points(text, cells, path, column, report):
+    """The numbers of a ';' file's column in pandas' form: a decimal comma ('12,5') and points
+    between thousands ('15.867,0', '1.234.567,25') become '12.5', '15867.0', '1234567.25'. A point
+    alone ('15.867') is ambiguous; the column decides: it groups thousands where the column has a
+    decimal comma anywhere, or where every number with a point in it has that form (1.234 or
+    12.345.678, never 0.125; reported); else it is the decimal point. A decimal point in a column
+    with decimal commas ('1.5' beside '12,5') is an error."""
+    comma, grouped, pointed = (text.str.fullmatch(form).to_numpy(bool)
+                               for form in (DECIMAL_COMMA, GROUPED, DECIMAL_POINT))
+    plain = pointed & ~grouped  # 1.5, 0.125, 1.2345: a decimal point in any column
+    if not comma.any() and (plain.any() or not grouped.any()):
+        return text
+    if plain.any():
+        row, other = np.flatnonzero(plain)[0], np.flatnonzero(comma)[0]
+        raise UserError(f"{path}, line {row + 2}: {column} is {cells.iloc[row]!r}, a decimal point in a column of "
+                        f"decimal commas ({cells.iloc[other]!r} on line {other + 2}); write it as the others")
+    if not comma.any():
+        row = np.flatnonzero(grouped)[0]
+        report(f"{path}: {column} has no decimal comma and its points all separate groups of three digits "
+               f"({cells.iloc[row]!r} on line {row + 2}); read them as thousands separators")
+    return text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
 
 
 def _longest_run(mask):
@@ -286,29 +405,6 @@ def week_of(step, season):
     return 7 * season if step is not None and season and step * season == pd.Timedelta(days=1) else None
 
 
-def forecast_inputs(real, lag, season, window, calendar=True):
-    """What the network gets at step t to forecast step t + lag, for every observed step t:
-    the value with its first and second difference (the 2016 inputs), the values one season
-    and one week before the target, the target's hour of day and day of week, and the extra
-    inputs at the target's step (ex post: as measured). -> (inputs, first): the first step
-    with a full window of history. Rows whose target lies past the known inputs are NaN."""
-    values = real.values[:, 0]
-    steps, rows = len(values), np.arange(len(values))
-    backs = [b for b in (season and seasons_back(lag, season), week_of(real.step, season)) if b and b >= lag]
-    reach = max(backs, default=0)
-    known = np.concatenate([np.full(reach, np.nan), values])  # no value before the first observation
-    history = np.stack([values, np.diff(values, prepend=np.nan), np.diff(values, 2, prepend=[np.nan] * 2)], axis=1)
-    columns = [history] + [known[reach + rows + lag - b][:, None] for b in backs]
-    if calendar and real.times is not None:
-        columns.append(calendar_inputs(extended_times(real, lag)[rows + lag]))
-    extra = np.concatenate([real.inputs, np.full((lag, real.inputs.shape[1]), np.nan)])
-    columns.append(extra[rows + lag])
-    first = max([2] + [b - lag for b in backs]) + window - 1
-    if first + 1 > steps - lag:
-        raise UserError(f"{steps:,} steps: too few for --lag {lag} with --window {window}")
-    return np.concatenate(columns, axis=1), first
-
-
 def forecast_steps(real, lag):
     """How many steps after the last observation can be forecast: the next `lag` (their calendar
     is known), or with extra inputs the future rows that have them."""
@@ -324,18 +420,23 @@ def features(series):
 
 def compared(ours, baselines, metric, versus_best):
     """'140.2 (persistence: 180.0, seasonal naive: 171.6, 18 % better than the best benchmark)':
-    one error next to the baselines' errors; real series also get the margin over the best."""
+    one error next to the baselines' errors; real series also get the margin over the best. An
+    error that overflowed (inf, or NaN other than MAPE's) is 'not finite', with no margin."""
     if not versus_best:  # the 2016 report
         return f"{ours:.3f} (" + ", ".join(f"{label}: {value:.3f}" for label, value in baselines.items()) + ")"
-    if np.isnan(ours):
+    if np.isnan(ours) and metric == "MAPE":
         return "undefined: the test stretch has values of 0"
-    best = min(baselines.values())
+    best = min((value for value in baselines.values() if np.isfinite(value)), default=np.nan)
     unit = " %" if metric == "MAPE" else ""
-    digits = 1 if unit else max(0, 3 - int(np.floor(np.log10(max(best, 1e-12)))))  # 4 significant digits
-    margin = 100 * (best - ours) / best
-    return (f"{ours:.{digits}f}{unit} (" + ", ".join(f"{label}: {value:.{digits}f}{unit}" for label, value in
-                                                      baselines.items())
-            + f", {abs(margin):.0f} % {'better' if margin >= 0 else 'worse'} than the best benchmark)")
+    digits = 1 if unit or np.isnan(best) else max(0, 3 - int(np.floor(np.log10(max(best, 1e-12)))))  # 4 digits
+
+    def shown(value):
+        return f"{value:.{digits}f}{unit}" if np.isfinite(value) else "not finite"
+
+    margin = 100 * (best - ours) / best if np.isfinite(ours) and best > 0 else None
+    return (f"{shown(ours)} (" + ", ".join(f"{label}: {shown(value)}" for label, value in baselines.items())
+            + ("" if margin is None else f", {abs(margin):.0f} % {'better' if margin >= 0 else 'worse'} "
+                                         "than the best benchmark") + ")")
 
 
 def rmse(predicted, actual):
