@@ -22,7 +22,7 @@ test:
 
 bench: $(VENV)/.installed-test  # each benchmark in turn, then one table of their targets and figures
 	$(BIN)/python bench/summary.py bench/bench_create_notmnist.py bench/bench_synthetic_build.py \
-		bench/bench_classifiers.py bench/bench_lstm.py bench/bench_distributed.py
+		bench/bench_classifiers.py bench/bench_lstm.py bench/bench_load_forecasting.py bench/bench_distributed.py
 
 spark-env: dist/spark-env.tar.gz
 

@@ -14,10 +14,11 @@ steps up to the hour it forecasts, each step with its hour of day and day of wee
 weigh, the "recency effect"). The first also gets the load LAG steps before each step of
 the window: it forecasts LAG steps ahead. The second gets no load at all: it forecasts any
 hour for which the inputs are known, so the whole period after the last measured load.
-Each learns what the strongest linear model with the same information misses (its target is
-the load minus that model's forecast), and both are scored on the test stretch next to the
-naive forecasts and the linear models (workshop/forecast_benchmarks.py): LAG steps ahead, and
-over the whole stretch from its start with no load measured after the last training hour.
+The second learns what the strongest linear model with the same information misses (its
+target is the load minus that model's forecast); the first reads that model's forecast as one
+more input. Both are scored on the test stretch next to the naive forecasts and the linear
+models (workshop/forecast_benchmarks.py): LAG steps ahead, and over the whole stretch from its
+start with no load measured after the last training hour.
 """
 import time
 
@@ -167,11 +168,15 @@ def main():
     for note in benchmarks.notes:
         print(note)
     ahead, whole = benchmarks.ahead(), benchmarks.whole()
-    base_ahead = ahead["recency + loads" if "recency + loads" in ahead else "linear"]
+    linear_ahead = ahead["recency + loads" if "recency + loads" in ahead else "linear"]
     base_whole = whole.get("recency", whole.get("calendar"))
+    # With weather inputs the first network forecasts the change from the seasonal naive forecast, with
+    # the linear forecast as an input; without them, what the linear model misses (both chosen on validation hours).
+    base_ahead = ahead["seasonal naive"] if inputs and season else linear_ahead
 
     # The inputs at each step: its calendar and the --inputs; for the first network also the load LAG steps
-    # and one week before (interpolated hours as inputs only). Standardised on the training steps.
+    # and one week before (interpolated hours as inputs only) and the linear forecast. Standardised on the
+    # training steps.
     loads = padded(real.values, steps)[:, 0]
     times = None if real.times is None else extended_times(real, steps - len(real.times))[:steps]
     calendar = [calendar_inputs(times)] if CALENDAR and times is not None else []
@@ -183,10 +188,10 @@ def main():
         mean, spread = np.nanmean(columns[rows], axis=0), np.nanstd(columns[rows], axis=0) + 1e-8
         return tf.constant(np.nan_to_num((columns - mean) / spread), tf.float32), (mean, spread)
 
-    x_ahead, _ = standardised(calendar + [padded(real.inputs, steps), lagged])
+    x_ahead, _ = standardised(calendar + [padded(real.inputs, steps), lagged, linear_ahead[:, None]])
     x_whole, statistics = standardised(calendar + [padded(real.inputs, steps)])
 
-    # Training: each network on its targets' distance from its linear model, standardised.
+    # Training: each network on its targets' distance from its base forecast, standardised.
     networks = {}
     for name, base, x, what in (("ahead", base_ahead, x_ahead, f"with the load {LAG} steps before"),
                                 ("whole", base_whole, x_whole, "without the load: the calendar and the inputs")):
@@ -198,7 +203,7 @@ def main():
         networks[name] = trained(x, tf.constant(residual / scale, tf.float32), fit[np.isfinite(base[fit])]), scale
 
     def forecast(name, ends, base, x=None):
-        """The network's forecast for the steps `ends`, in the series' unit: its linear model's plus its own."""
+        """The network's forecast for the steps `ends`, in the series' unit: its base forecast plus its own."""
         predict, scale = networks[name]
         x = x if x is not None else {"ahead": x_ahead, "whole": x_whole}[name]
         return predict(x, tf.constant(ends, tf.int32)).numpy() * scale + base[ends]
@@ -249,7 +254,8 @@ def main():
                                else np.full(len(future) - len(near), np.nan)])
         columns = {"LSTM": lstm, **{k: v[future] for k, v in ahead.items()}}
         write_forecast(folder / "forecast.csv", real, future, columns)
-        save_forecast(folder / "forecast.png", real, future, columns, COLUMN, week or 7 * LAG)
+        shown = {k: columns[k] for k in ("LSTM", "seasonal naive", "recency", "linear") if k in columns}
+        save_forecast(folder / "forecast.png", real, future, shown, COLUMN, week or 7 * LAG)
         print(f"Forecast of {len(future):,} steps after the last observation in {folder / 'forecast.csv'}"
               + (f" (the LSTM of {np.isfinite(lstm).sum():,}; with no inputs only the {LAG} steps whose load "
                  f"{LAG} steps before is measured)" if not np.isfinite(lstm).all() else ""))

@@ -78,7 +78,8 @@ def main():
             if result.returncode:
                 sys.exit(f"load_forecasting.py failed on {label}:\n{result.stderr[-2000:]}")
             print(f"\n{label}, seed {seed}, {seconds:.0f} s:")
-            print("\n".join(line for line in result.stdout.splitlines() if line.startswith("Test ")), flush=True)
+            scores = [line for line in result.stdout.splitlines() if line.startswith(("Test RMSE", "Test MAE", "Test MAPE"))]
+            print("\n".join(scores), flush=True)
             for line, errors in lines(result.stdout).items():
                 linear = {k: v for k, v in errors.items() if k not in ("LSTM", "persistence", "seasonal naive")}
                 best = min(linear, key=linear.get)
