@@ -57,7 +57,7 @@ def test_a_seasonal_series_with_calendar_structure_beats_both_naive_forecasts(tm
         ours, persistence, seasonal, linear, calendar, margin = numbers(line)
         assert ours < min(persistence, seasonal), line  # in MW (or %), not standardised
         best = min(persistence, seasonal, linear, calendar)
-        assert margin == pytest.approx(100 * abs(1 - ours / best), abs=0.6)
+        assert margin == pytest.approx(100 * abs(1 - ours / best), abs=0.6 if metric != "MAPE" else 2)  # rounding
         if ours != best:  # equal when rounded: either word
             assert line.endswith(f"% {'better' if ours < best else 'worse'} than the best benchmark)")
         assert re.search(rf"^Test {metric} LOAD_MW, whole test from its start: [\d.]+( %)? \(calendar: ", out, re.M)

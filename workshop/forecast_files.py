@@ -43,13 +43,15 @@ def save_forecast(path, real, steps, forecasts, column, last):
     when = _times(real, len(steps))
     figure, axis = pyplot().subplots(figsize=(10, 4))
     axis.plot(when[past], real.values[past, 0], "b-", label=f"{column}, measured", linewidth=0.8)
-    for (label, values), style in zip(forecasts.items(), ("r-", "c-", "-", "k--")):
-        axis.plot(when[shown], np.asarray(values).ravel(), style, label=label, linewidth=0.8,
-                  **({"color": "0.6"} if label == "seasonal naive" else {}))
+    styles = {"LSTM": {"color": "r"}, "seasonal naive": {"color": "0.6"}}
+    for label, values in reversed(forecasts.items()):  # the first (the LSTM) drawn last, on top
+        axis.plot(when[shown], np.asarray(values).ravel(), label=label, linewidth=0.8,
+                  **styles.get(label, {"color": "k", "linestyle": ":"}))
     axis.axvline(when[past][-1], color="0.8", linewidth=0.8)
     axis.set(title=f"{column}: the last measured steps and the forecast",
              xlabel="time" if real.times is not None else "step")
-    axis.legend()
+    handles, labels = axis.get_legend_handles_labels()
+    axis.legend(handles[:1] + handles[:0:-1], labels[:1] + labels[:0:-1])  # measured, then the forecasts in order
     if real.times is not None:
         figure.autofmt_xdate()  # dates slanted, so that they never overlap
     save_figure(figure, path)
