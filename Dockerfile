@@ -12,22 +12,28 @@ FROM ${SPARK_IMAGE}
 
 # Its python3 is Ubuntu 22.04's 3.10; the workshop needs 3.11 or newer (TensorFlow 2.21 has wheels
 # for 3.10-3.13). So uv (from PyPI) installs a standalone CPython 3.11 in /opt/python, and a venv
-# with requirements.txt's packages in /opt/venv. PySpark itself is the image's (/opt/spark/python).
-# TENSORFLOW: tensorflow-cpu, the CPU build (a third of the size). For GPU nodes build with
-# --build-arg TENSORFLOW='tensorflow[and-cuda]' (the NVIDIA driver and device plugin on the nodes,
+# in /opt/venv with the packages of the Spark workers' lock, requirements-spark-env.lock (those of
+# requirements.txt, exact versions with their hashes, tensorflow-cpu: the CPU build, a third of the
+# size). PySpark itself is the image's (/opt/spark/python). For GPU nodes build with
+# --build-arg TENSORFLOW='tensorflow[and-cuda]': requirements.lock's packages (tensorflow), then
+# TensorFlow's CUDA wheels, which no lock holds (the NVIDIA driver and device plugin on the nodes,
 # and spark.executor.resource.gpu.* settings on the job, are not covered here).
 ARG PYTHON_VERSION=3.11
 ARG TENSORFLOW=tensorflow-cpu
-ARG UV_VERSION=0.13.8
+ARG UV_VERSION=0.13.9
 USER root
-COPY requirements.txt /opt/workshop/requirements.txt
+COPY requirements.lock requirements-spark-env.lock /opt/workshop/
 RUN set -eux; \
     python3 -m pip install --no-cache-dir "uv==${UV_VERSION}"; \
     UV_PYTHON_INSTALL_DIR=/opt/python uv venv --no-cache --managed-python --python "${PYTHON_VERSION}" /opt/venv; \
-    sed -E "s/^tensorflow(\[[^]]*\])?==/${TENSORFLOW}==/" /opt/workshop/requirements.txt > /tmp/requirements.txt; \
-    uv pip install --no-cache --compile-bytecode --python /opt/venv/bin/python -r /tmp/requirements.txt; \
+    install="uv pip install --no-cache --compile-bytecode --python /opt/venv/bin/python"; \
+    if [ "${TENSORFLOW}" = tensorflow-cpu ]; then \
+        ${install} --require-hashes --no-deps -r /opt/workshop/requirements-spark-env.lock; \
+    else \
+        ${install} --require-hashes --no-deps -r /opt/workshop/requirements.lock; \
+        ${install} "${TENSORFLOW}==$(sed -nE 's/^tensorflow==([^ ;]+).*/\1/p' /opt/workshop/requirements.lock)"; \
+    fi; \
     python3 -m pip uninstall -y uv; \
-    rm /tmp/requirements.txt; \
     /opt/venv/bin/python -c "import sys, tensorflow as tf; assert sys.version_info >= (3, 11); print(tf.__version__)"
 
 # The workshop: its package and the lessons, read-only (owned by root). A job names a lesson

@@ -1,12 +1,19 @@
 # Two commands for a workshop:  make run  (set up, prepare the data, run the four experiments)
 #                                make test (set up with the test tools, run the tests)
 # For a Spark cluster:           make spark-env (pack the environment its workers run: docs/cluster.md)
+# After editing a range in requirements*.txt: make lock (the *.lock files, which the others install)
 # TensorFlow's start-up log is hidden; SHOW_TF_LOG=1 make run shows it.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The locks: exact versions with their hashes, every dependency listed, so pip installs them as they are
+PIP_INSTALL_LOCK := $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r
+# make lock: uv (installed into the venv) resolves the ranges once for Python 3.11+ on every platform
+UV_VERSION := 0.13.9
+UV_COMPILE := $(BIN)/python -m uv pip compile --quiet --upgrade --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock"
 
-.PHONY: run test bench spark-env clean
+.PHONY: run test bench spark-env lock clean
 
 run: $(VENV)/.installed
 	$(BIN)/python create_notmnist.py --synthetic-if-offline
@@ -26,8 +33,8 @@ bench: $(VENV)/.installed-test  # each benchmark in turn, then one table of thei
 
 spark-env: dist/spark-env.tar.gz
 
-# Rebuilt only when the requirements or the workshop package change (see workshop/spark_env.py).
-dist/spark-env.tar.gz: requirements.txt $(wildcard workshop/*.py) $(VENV)/.created
+# Rebuilt only when its lock or the workshop package change (see workshop/spark_env.py).
+dist/spark-env.tar.gz: requirements-spark-env.lock $(wildcard workshop/*.py) $(VENV)/.created
 	$(BIN)/python -m workshop.spark_env $@
 
 $(VENV)/.created:
@@ -36,13 +43,23 @@ $(VENV)/.created:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	touch $@
 
-$(VENV)/.installed: $(VENV)/.created requirements.txt
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+$(VENV)/.installed: $(VENV)/.created requirements.lock
+	$(PIP_INSTALL_LOCK) requirements.lock
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt requirements-spark.txt
-	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
+	$(PIP_INSTALL_LOCK) requirements-test.lock
 	touch $@
+
+# The locks, newest versions within the ranges: the test set first (it holds the others' packages), then
+# requirements.lock and the Spark workers' (tensorflow-cpu, Linux x86_64) held to the same versions.
+lock: $(VENV)/.created
+	$(BIN)/python -m uv --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV_COMPILE) -o requirements-test.lock requirements-test.txt
+	$(UV_COMPILE) -c requirements-test.lock -o requirements.lock requirements.txt
+	mkdir -p dist
+	$(BIN)/python -m workshop.spark_env --requirements > dist/requirements-spark-env.txt
+	$(UV_COMPILE) -c requirements-test.lock -o requirements-spark-env.lock dist/requirements-spark-env.txt
 
 clean:
 	rm -rf $(VENV) runs bench/_work dist

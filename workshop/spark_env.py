@@ -8,6 +8,11 @@ A cluster's machines have Spark and Java, not this project's packages. PySpark's
 
 builds a plain `venv` with requirements.txt's packages (TensorFlow's CPU build, a third of the
 size; no PySpark: the cluster's Spark brings its own) and the `workshop` package, and tars it.
+The packages are installed as requirements-spark-env.lock pins them (exact versions and hashes,
+Linux x86_64, where tensorflow-cpu has wheels); `make lock` compiles that lock from
+
+    python -m workshop.spark_env --requirements      (requirements.txt with tensorflow-cpu)
+
 A venv holds the packages, not the interpreter: its bin/python links to the Python that built
 it, so every worker needs the same Python version at that same path (e.g. workers made from the
 same image). Where that is not so, use the Docker image (Kubernetes) or build the env on a
@@ -27,6 +32,7 @@ from workshop.errors import UserError
 from workshop.files import atomic_write
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+LOCK = REPOSITORY / "requirements-spark-env.lock"
 LEFT_OUT = ("pip", "setuptools", "tensorflow/include")  # installers, and C++ headers for building TF ops
 STRIPPED = "tensorflow"  # its libraries carry symbol tables no worker reads (a sixth of the env)
 
@@ -58,11 +64,9 @@ def build(archive):
     with tempfile.TemporaryDirectory(prefix="spark-env-", dir=archive.parent) as folder:
         env = Path(folder) / "env"
         venv.create(env, with_pip=True, symlinks=True)
-        requirements = Path(folder) / "requirements.txt"
-        requirements.write_text(requirements_for_executors((REPOSITORY / "requirements.txt").read_text()))
-        print(f"Installing {REPOSITORY / 'requirements.txt'} (TensorFlow's CPU build) into a new venv", flush=True)
+        print(f"Installing {LOCK} (requirements.txt with TensorFlow's CPU build) into a new venv", flush=True)
         pip = subprocess.run([env / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                              "-r", requirements])
+                              "--require-hashes", "--no-deps", "-r", LOCK])
         if pip.returncode:
             raise UserError(f"pip could not install the packages for the Spark workers (exit status "
                             f"{pip.returncode}, see above); {archive} was not written")
@@ -81,8 +85,12 @@ def build(archive):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--requirements"]:  # what `make lock` compiles into requirements-spark-env.lock
+        sys.stdout.write(requirements_for_executors((REPOSITORY / "requirements.txt").read_text()))
+        sys.exit()
     if len(sys.argv) != 2 or not sys.argv[1].endswith(".tar.gz"):
-        sys.exit("usage: python -m workshop.spark_env dist/spark-env.tar.gz")
+        sys.exit("usage: python -m workshop.spark_env dist/spark-env.tar.gz\n"
+                 "       python -m workshop.spark_env --requirements")
     try:
         Path(sys.argv[1]).parent.mkdir(parents=True, exist_ok=True)
         build(sys.argv[1])
