@@ -3,7 +3,6 @@ that start its workers (local processes, or the tasks of a Spark barrier stage).
 import os
 import re
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -145,10 +144,12 @@ def test_bad_distribution_settings_are_one_clear_line(easy_pickle, tmp_path, fla
 
 
 def test_too_few_task_slots_for_the_barrier_stage_is_one_line(easy_pickle, tmp_path):
+    """Spark alone would wait for a third slot forever: the stage waits --slots-wait seconds (two of
+    Spark's checks, 5 s apart), and the line says so."""
     pytest.importorskip("pyspark", reason="PySpark is an extra: pip install -r requirements-spark.txt")
-    started = time.monotonic()  # Spark alone would wait for a third slot forever
     result = run_script(SCRIPT, "--data", easy_pickle, "--runs-dir", tmp_path, "--launcher", "spark",
-                        "--spark-master", "local[2]", "--workers", 3, "--slots-wait", 5, timeout=180)
+                        "--spark-master", "local[2]", "--workers", 3, "--slots-wait", 10, timeout=180)
     assert result.returncode == 1 and "Traceback" not in result.stderr and "\tat " not in result.stderr
-    assert "its barrier stage needs one free task slot per worker at once" in result.stderr.strip().splitlines()[-1]
-    assert time.monotonic() - started < 120
+    assert re.fullmatch(r"notmnist_distributed\.py: error: the Spark barrier stage failed: its barrier stage needs one "
+                        r"free task slot per worker at once, and 3 were not free in the 10 s it waited: .*",
+                        result.stderr.strip().splitlines()[-1])
