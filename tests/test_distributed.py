@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import QUICK, progress, run_script, train
+from conftest import QUICK, assert_diverged, progress, run_script, train
 
 pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
 
@@ -78,6 +78,13 @@ def test_two_spark_barrier_tasks_end_in_step_and_match_one_device(easy_pickle, t
     assert re.search(r"^All 2 workers ended with the same weights \(digest [0-9a-f]{16}\)$", out, re.M)
     assert progress(out)[-1].startswith("Test accuracy: ")  # the chief's output, shown by the driver
     assert_same_weights(one_device, final_weights(tmp_path, SCRIPT))
+
+
+def test_a_diverging_mirrored_run_stops_with_one_line(easy_pickle, tmp_path):
+    result = run_script(SCRIPT, "--data", easy_pickle, "--runs-dir", tmp_path, *QUICK["notmnist_classifier.py"],
+                        "--learning-rate", 100, "--steps", 41, "--eval-every", 10)
+    assert "MirroredStrategy: 2 replicas in sync" in result.stdout
+    assert assert_diverged(result, SCRIPT, tmp_path, "100") < 40  # before the end
 
 
 @pytest.fixture
