@@ -69,7 +69,8 @@ def main():
     for line in out.splitlines():
         if line.startswith(("Spark ", "spark:", "local:")):
             print("  " + line)
-    row("spark_model_selection.py, Spark against one after another", out.split("one after another: ")[1].split()[0])
+    row("spark_model_selection.py, Spark against one after another",
+        re.search(r"one after another: (\S+ (?:faster|slower))$", out, re.M).group(1))
 
 
 if __name__ == "__main__":

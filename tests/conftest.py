@@ -3,6 +3,8 @@
 import functools
 import http.server
 import io
+import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -110,6 +112,34 @@ def train(script, data, runs, *args):
 def progress(stdout):
     """The lines a classifier prints that depend on the numbers only (not on time or folders)."""
     return [line for line in stdout.splitlines() if line.startswith(("Minibatch", "Validation", "Test"))]
+
+
+def assert_diverged(result, script, runs, learning_rate):
+    """A run that diverged stopped at its first report of a loss that is not finite, with one line
+    and exit status 1, and its run folder kept the reports before: logs, history and the checkpoint
+    of the last (whole, and finite). -> the step it stopped at"""
+    import tensorflow as tf
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout[-2000:] + result.stderr[-3000:]
+    *before, (step, loss) = [(int(step), float(loss)) for step, loss in
+                             re.findall(r"^Minibatch loss at step (\d+): (\S+)$", result.stdout, re.M)]
+    assert before and all(np.isfinite(finite) for _, finite in before) and not np.isfinite(loss)
+    assert "Test accuracy" not in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{script}: error: training diverged: the minibatch loss at step {step} is {loss}; "
+        f"try a smaller --learning-rate (now {learning_rate})")
+    steps = [report for report, _ in before]
+    (run_dir,) = (runs / Path(script).stem).iterdir()
+    assert json.loads((run_dir / "history.json").read_text())["step"] == steps
+    (events,) = run_dir.glob("events.out.tfevents.*")
+    assert [event.step for event in tf.compat.v1.train.summary_iterator(str(events))
+            for value in event.summary.value if value.tag == "loss"] == steps
+    checkpoint = tf.train.load_checkpoint(str(run_dir / "ckpt"))
+    assert checkpoint.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == steps[-1] + 1  # the last report's
+    assert all(np.isfinite(checkpoint.get_tensor(name)).all() for name in checkpoint.get_variable_to_shape_map()
+               if name.endswith("VARIABLE_VALUE"))
+    assert not list(run_dir.glob(".*.tmp")) and not (run_dir / "ckpt_temp").exists()
+    assert not (run_dir / "curves.png").exists()  # the figures of a finished run
+    return step
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import CLASSIFIERS, progress, run_script, train
+from conftest import CLASSIFIERS, QUICK, assert_diverged, progress, run_script, train
 
 pytestmark = pytest.mark.slow  # runs the scripts: seconds to minutes each
 
@@ -60,6 +60,14 @@ def test_resume_continues_from_the_saved_step(easy_pickle, tmp_path):
     assert "Trained 40 steps" in out
     assert json.loads((run_dir / "history.json").read_text())["step"] == [0, 20, 40, 60, 80]
     assert len(list((tmp_path / "notmnist_classifier").iterdir())) == 1  # no new run folder
+
+
+# At 100 the CNN's ReLUs all die first, and its loss stays large but finite: it takes more to overflow.
+@pytest.mark.parametrize("script, learning_rate", list(zip(CLASSIFIERS, [100, 1e8])))
+def test_a_diverging_run_stops_with_one_line_and_keeps_its_folder(script, learning_rate, easy_pickle, tmp_path):
+    result = run_script(script, "--data", easy_pickle, "--runs-dir", tmp_path, "--device", "cpu", *QUICK[script],
+                        "--learning-rate", learning_rate, "--steps", 41, "--eval-every", 10)
+    assert assert_diverged(result, script, tmp_path, f"{learning_rate:g}") < 40  # before the end
 
 
 @pytest.mark.parametrize("content, message", [

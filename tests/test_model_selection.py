@@ -153,7 +153,14 @@ def test_the_cnn_on_spark_and_without_reports_the_speed_up(easy_pickle, tmp_path
     assert run.returncode == 0, run.stderr[-3000:]
     assert "2 settings of the CNN" in run.stdout and "Spark 4." in run.stdout
     assert re.search(r"^spark: wall time [\d.]+ s for [\d.]+ s of trials \(speed-up [\d.]+\)$", run.stdout, re.M)
-    assert re.search(r"^Spark against one after another: [\d.]+× faster$", run.stdout, re.M)
+    walls = dict(re.findall(r"^(spark|local): wall time ([\d.]+) s", run.stdout, re.M))
+    found = re.search(r"^Spark against one after another: (\d+\.\d\d)× (faster|slower)$", run.stdout, re.M)
+    assert found and walls.keys() == {"spark", "local"}
+    ratio = float(found[1])
+    fast, slow = (float(walls[name]) for name in (("spark", "local") if found[2] == "faster" else ("local", "spark")))
+    assert fast <= slow  # the word says which way round the wall times are
+    # the wall times are printed to 0.1 s (each within 0.05 s of its figure) and the ratio to 0.01
+    assert (slow - 0.05) / (fast + 0.05) - 0.005 <= ratio <= (slow + 0.05) / max(fast - 0.05, 1e-9) + 0.005
     assert all(row["problem"] == "" for row in rows(tmp_path / "cnn"))
 
 

@@ -88,6 +88,19 @@ def test_malformed_pickles_give_one_clear_line(tmp_path, content, message):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("name, value", [("valid", np.nan), ("test", -np.inf)])
+def test_a_pickle_with_pixels_that_are_not_numbers_is_refused(tmp_path, name, value):
+    data = {key: (np.zeros((3, 28, 28), np.float32) if key.endswith("dataset") else np.ones(3, np.int32))
+            for key in KEYS}
+    data[f"{name}_dataset"][2, 5, 7] = value
+    path = tmp_path / "bad.pickle"
+    path.write_bytes(pickle.dumps(data))
+    with pytest.raises(UserError) as error:
+        load_notmnist(path)
+    assert str(error.value) == (f"{path}: the {name} images have NaN or infinite pixels (1 of 2,352), which training "
+                                "turns into a loss of NaN; rebuild it with create_notmnist.py --force")
+
+
 def test_missing_pickle_says_to_run_create_notmnist(tmp_path):
     with pytest.raises(UserError, match="run `python create_notmnist.py` first"):
         load_notmnist(tmp_path / "notMNIST.pickle")

@@ -29,7 +29,7 @@ class Run:
     def __init__(self, script, settings, runs_dir, resume, device, variables, optimizer, chief=True):
         """The checkpoint holds the `variables`, the `optimizer` and the step. Only the `chief`
         writes files: the other workers of a multiworker run (notmnist_distributed.py) just print."""
-        self.chief = chief
+        self.chief, self.settings = chief, settings
         self.device, self.variables, self.optimizer = device, variables, optimizer
         if resume:
             self.dir = Path(resume)
@@ -80,7 +80,12 @@ class Run:
         return results
 
     def record(self, step, loss, minibatch_accuracy, validation_accuracy, learning_rate):
-        """Logs a progress report for TensorBoard and the figures, and saves a checkpoint."""
+        """Logs a progress report for TensorBoard and the figures, and saves a checkpoint. A loss that
+        is not finite means training diverged, and the steps after it would only carry NaN on: the run
+        ends with one line, and its folder keeps the reports before, with the checkpoint of the last."""
+        if not np.isfinite(loss):
+            raise UserError(f"training diverged: the minibatch loss at step {step} is {loss}; "
+                            f"try a smaller --learning-rate (now {self.settings['LEARNING_RATE']:g})")
         self.step.assign(step + 1)
         if not self.chief:
             return

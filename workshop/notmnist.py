@@ -264,7 +264,12 @@ def _checked(path, data, name):
         raise bad(f"{name}_labels should be {len(images)} integers")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(LETTERS)):
         raise bad(f"{name}_labels should lie in 0-9, found {labels.min()}-{labels.max()}")
-    return images.astype(np.float32, copy=False), labels.astype(np.int32, copy=False)
+    images = images.astype(np.float32, copy=False)
+    # A NaN or infinite pixel makes the sum so (in float64 no finite one overflows); it copies no images.
+    if not np.isfinite(images.sum(dtype=np.float64)):
+        raise bad(f"the {name} images have NaN or infinite pixels ({np.count_nonzero(~np.isfinite(images)):,} "
+                  f"of {images.size:,}), which training turns into a loss of NaN")
+    return images, labels.astype(np.int32, copy=False)
 
 
 # --- choosing the splits ---------------------------------------------------------------

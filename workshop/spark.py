@@ -180,9 +180,6 @@ def explain(error, what):
     if found:
         return (f"{what} failed: the workers' Python has no module {found.group(1)!r}: rebuild the environment "
                 "with `make spark-env`, or install requirements.txt into the Python they run")
-    if "SPARK-24819" in text or "BarrierJobSlotsNumberCheckFailed" in text:
-        return (f"{what} failed: its barrier stage needs one free task slot per worker at once, and the cluster "
-                "did not offer that many in time: add workers or cores, or ask for fewer --workers")
     found = re.search(r"ExecutorLostFailure \(([^)]*)\)|Lost executor \S+ on (\S+)", text)
     if found:
         return (f"{what} failed: a Spark worker was lost mid-stage ({found.group(1) or found.group(2)}) and Spark "
@@ -218,13 +215,16 @@ def one_line_errors(what):
 
 @contextmanager
 def barrier_job(sc, tasks, wait, what):
-    """Runs a barrier stage's job with one line for its failures (see explain). A barrier stage whose
-    tasks cannot all run at once (a worker was lost mid-stage, so the stage's next attempt lacks a
-    slot; or the cluster is busy) would wait forever: it is cancelled after `wait` seconds."""
+    """Runs a barrier stage's job with one line for its failures (see explain); the line of a stage short
+    of task slots says how long it waited. Its `tasks` must all run at once: Spark fails a stage that asks
+    for more slots than the cluster has, after the checks that spark_session's `barrier_wait` allows; a
+    stage short of slots for another reason (a worker was lost mid-stage, so the stage's next attempt
+    lacks a slot; or the cluster is busy) would wait forever, so it is cancelled after `wait` seconds."""
     group = f"barrier-{time.time_ns()}"
     sc.setJobGroup(group, what, interruptOnCancel=True)
     stop, stalled = threading.Event(), []
     executors = _executors(sc)
+    started = time.monotonic()
 
     def watch():
         short_since = None
@@ -234,7 +234,7 @@ def barrier_job(sc, tasks, wait, what):
             short = any(info and info.numActiveTasks + info.numCompletedTasks < info.numTasks for info in stages)
             short_since = (short_since or time.monotonic()) if short else None
             if short_since and time.monotonic() - short_since > wait:
-                stalled.append(_executors(sc))
+                stalled.append((_executors(sc), int(time.monotonic() - short_since)))
                 sc.cancelJobGroup(group)
                 return
     watcher = threading.Thread(target=watch, daemon=True)
@@ -242,13 +242,19 @@ def barrier_job(sc, tasks, wait, what):
     try:
         yield
     except Exception as error:
-        if not stalled:
+        if stalled:
+            now, waited = stalled[0]
+        elif "SPARK-24819" in str(error) or "BarrierJobSlotsNumberCheckFailed" in str(error):
+            # Spark's own check of the free slots gave up: its checks are SLOTS_CHECK_SECONDS apart, so the
+            # stage waited a whole number of them (the rest of the time is the job's start)
+            now, waited = executors, SLOTS_CHECK_SECONDS * round((time.monotonic() - started) / SLOTS_CHECK_SECONDS)
+        else:
             raise UserError(explain(error, what)) from None
-        lost = f"a worker was lost mid-stage ({executors} executors at the start, {stalled[0]} now), and " \
-            if stalled[0] < executors else ""
-        raise UserError(f"{what} failed: {lost}its barrier stage needs one free task slot per worker at once, "
-                        f"and {tasks} were not free for {wait} s: add workers or cores, or ask for fewer --workers"
-                        ) from None
+        lost = f"a worker was lost mid-stage ({executors} executors at the start, {now} now), and " \
+            if now < executors else ""
+        raise UserError(f"{what} failed: {lost}its barrier stage needs one free task slot per worker at once, and "
+                        f"{tasks} were not free in the {waited} s it waited: add workers or cores, ask for fewer "
+                        "--workers, or wait longer (--slots-wait)") from None
     finally:
         stop.set()
         sc.setLocalProperty("spark.jobGroup.id", None)
