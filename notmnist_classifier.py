@@ -23,6 +23,7 @@ from workshop.devices import start
 from workshop.experiment import Run
 from workshop.notmnist import LETTERS, load_notmnist
 from workshop.training import Minibatches, accuracy, one_hot, report_steps, sgd
+from workshop.training import dropout as drop
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 HIDDEN_LAYERS = 2  # hidden layers of HIDDEN_UNITS each (TASK: try 1, or 3)
@@ -61,9 +62,10 @@ def network_variables(hidden_layers, hidden_units, init_stddev):
     return variables
 
 
-def network(variables, images, training, dropout, second_relu=True, dtype=tf.float32):
-    """The logits of `images` (rows of 784 pixels): ReLU layers, dropout while training. In the
-    compute precision `dtype` (16 bits with --precision); the stored weights stay float32."""
+def network(variables, images, training, dropout, second_relu=True, dtype=tf.float32, seed=None):
+    """The logits of `images` (rows of 784 pixels): ReLU layers, dropout while training (stateless
+    with `seed`: see training.dropout). In the compute precision `dtype` (16 bits with
+    --precision); the stored weights stay float32."""
     variables = [tf.cast(v, dtype) for v in variables]
     *hidden, (output_weights, output_biases) = zip(variables[0::2], variables[1::2])
     x = tf.cast(images, dtype)
@@ -72,7 +74,7 @@ def network(variables, images, training, dropout, second_relu=True, dtype=tf.flo
         if second_relu or number != 2:  # the 2016 script lost the ReLU of its second layer
             x = tf.nn.relu(x)
         if training:
-            x = tf.nn.dropout(x, rate=dropout)
+            x = drop(x, dropout, seed, number)
     return tf.cast(tf.matmul(x, output_weights) + output_biases, tf.float32)
 
 

@@ -23,6 +23,7 @@ from workshop.devices import start
 from workshop.experiment import Run
 from workshop.notmnist import LETTERS, load_notmnist
 from workshop.training import Minibatches, accuracy, one_hot, report_steps, sgd
+from workshop.training import dropout as drop
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
 PATCH_SIZE = 5  # convolution filters are PATCH_SIZE × PATCH_SIZE pixels
@@ -69,25 +70,25 @@ def network_variables(conv_layers, depth, hidden_units, patch_size, init_stddev,
     return variables + [weights([hidden_units, 10]), biases(10)]
 
 
-def conv_pool(x, weights, biases, training, conv_dropout):  # 5×5 convolution, ReLU, 2×2 max-pooling
+def conv_pool(x, weights, biases, training, conv_dropout, seed=None, layer=0):  # 5×5 convolution, ReLU, 2×2 max-pool
     hidden = tf.nn.relu(tf.nn.conv2d(x, weights, strides=1, padding="SAME") + biases)
     if training and conv_dropout:
-        hidden = tf.nn.dropout(hidden, rate=conv_dropout)
+        hidden = drop(hidden, conv_dropout, seed, layer)
     return tf.nn.max_pool2d(hidden, ksize=2, strides=2, padding="SAME")
 
 
-def network(variables, images, training, dropout, conv_dropout=0.0, dtype=tf.float32):
+def network(variables, images, training, dropout, conv_dropout=0.0, dtype=tf.float32, seed=None):
     """The logits of `images` (28×28×1). In the compute precision `dtype` (16 bits with
-    --precision); the stored weights stay float32."""
+    --precision); the stored weights stay float32. `seed`: a stateless dropout (training.dropout)."""
     variables = [tf.cast(v, dtype) for v in variables]
     *convolutions, (fc_weights, fc_biases), (output_weights, output_biases) = zip(variables[0::2], variables[1::2])
     x = tf.cast(images, dtype)
-    for weights, biases in convolutions:
-        x = conv_pool(x, weights, biases, training, conv_dropout)
+    for layer, (weights, biases) in enumerate(convolutions):
+        x = conv_pool(x, weights, biases, training, conv_dropout, seed, layer)
     x = tf.reshape(x, [-1, fc_weights.shape[0]])
     hidden = tf.nn.relu(tf.matmul(x, fc_weights) + fc_biases)
     if training and dropout:
-        hidden = tf.nn.dropout(hidden, rate=dropout)
+        hidden = drop(hidden, dropout, seed, len(convolutions))
     return tf.cast(tf.matmul(hidden, output_weights) + output_biases, tf.float32)
 
 

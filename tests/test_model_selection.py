@@ -53,6 +53,7 @@ def rows(results):
 
 FOUR = {"mlp": {"layers": [1], "units": [256], "learning_rate": [0.001, 0.01, 0.05, 0.2], "l2": [0.0],
                 "dropout": [0.0]}}  # four settings that learn at clearly different speeds
+FOUR_KEYS = ["model", "layers", "units", "learning_rate", "l2", "dropout"]
 
 
 def test_spark_tasks_score_each_setting_as_one_after_another(lesson, spark, noisy_pickle, monkeypatch, tmp_path):
@@ -74,6 +75,56 @@ def test_spark_tasks_score_each_setting_as_one_after_another(lesson, spark, nois
     assert all(pid != str(os.getpid()) for _, pid in scores["spark"].values())  # trained in Spark's workers
     assert all(pid == str(os.getpid()) for _, pid in scores["local"].values())
     assert len(broadcasts) == 1 and broadcasts[0]["train_images"].dtype == np.uint8  # the data, sent once
+
+
+def test_a_trial_continued_from_its_weights_trains_as_one_run_of_its_steps(lesson):
+    """A rung goes on from the state of the previous one: the same minibatches, dropout and momentum."""
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (300, 28, 28), dtype=np.uint8),
+              "train_labels": rng.integers(0, 10, 300).astype(np.int32),
+              "valid_images": rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
+              "valid_labels": rng.integers(0, 10, 50).astype(np.int32)}
+    setting = {"model": "mlp", "layers": 2, "units": 32, "learning_rate": 0.05, "l2": 5e-4, "dropout": 0.3}
+    score, loss, (weights, velocities) = lesson.train(setting, arrays, 0, 8)
+    *_, halfway = lesson.train(setting, arrays, 0, 3)  # 15 images a step over 300: steps 3-8 are another epoch
+    continued, continued_loss, (continued_weights, continued_velocities) = lesson.train(setting, arrays, 3, 8, halfway)
+    for direct, other in zip(weights + velocities, continued_weights + continued_velocities):
+        np.testing.assert_allclose(other, direct, rtol=1e-5, atol=1e-6)
+    assert (continued, continued_loss) == pytest.approx((score, loss), rel=1e-5)
+    *_, (from_step_0, _) = lesson.train(setting, arrays, 0, 5, halfway)  # the same steps, but not steps 3-8
+    assert not np.allclose(from_step_0[0], weights[0], rtol=1e-5, atol=1e-6)
+
+
+def test_halving_on_spark_goes_on_with_the_best_from_their_weights(lesson, spark, noisy_pickle, monkeypatch, capsys):
+    monkeypatch.setattr(lesson, "DATA", str(noisy_pickle))
+    monkeypatch.setattr(lesson, "GRIDS", FOUR)
+    monkeypatch.setattr(lesson, "SEARCH", "halving")
+    monkeypatch.setattr(lesson, "ETA", 2)  # 4 settings to 4 steps, the best 2 on to 8
+    broadcasts = []
+    monkeypatch.setattr(type(spark), "broadcast", lambda sc, value, real=type(spark).broadcast: (
+        broadcasts.append(value), real(sc, value))[1])
+    lesson.main()
+    out = capsys.readouterr().out
+    assert "4 settings of the MLP, 8 steps of 20 images each; successive halving: 4 to 4 steps, 2 to 8 steps" in out
+    found = rows(lesson.RESULTS)
+    assert [(row["rung"], row["steps"]) for row in found] == [("2", "8"), ("2", "8"), ("1", "4"), ("1", "4")]
+    assert all(row["problem"] == "" and row["worker"].split(":")[1] != str(os.getpid()) for row in found)
+    assert len(broadcasts) == 1  # the data, sent once for every rung
+    # the survivors were the best two after 4 steps, and went on as if trained 8 steps straight through
+    arrays = {"train_images": broadcasts[0]["train_images"], "train_labels": broadcasts[0]["train_labels"],
+              "valid_images": broadcasts[0]["valid_images"], "valid_labels": broadcasts[0]["valid_labels"]}
+    settings = [{key: float(row[key]) if key in ("learning_rate", "l2", "dropout") else
+                 (row[key] if key == "model" else int(row[key])) for key in FOUR_KEYS} for row in found]
+    after_4 = [lesson.train(setting, arrays, 0, 4)[0] for setting in settings]
+    assert min(after_4[:2]) >= max(after_4[2:]) and len(set(after_4)) > 1
+    for setting, row in zip(settings, found):
+        steps = int(row["steps"])
+        assert float(row["validation_accuracy"]) == round(lesson.train(setting, arrays, 0, steps)[0], 2)
+    leaderboard = out[out.index("rank"):out.index("spark: wall time")].strip().splitlines()
+    assert leaderboard[0].split()[6:8] == ["rung", "steps"] and len(leaderboard) == 5
+    trial_seconds = float(re.search(r"^spark: wall time [\d.]+ s for ([\d.]+) s of trials", out, re.M).group(1))
+    assert trial_seconds > sum(float(row["seconds"]) for row in found)  # the survivors' first rung counts too
+    assert re.search(r"^Test accuracy: \d+\.\d%$", out, re.M)
 
 
 def test_trials_one_after_another_in_one_process_do_not_pile_up_memory(lesson):
@@ -104,10 +155,14 @@ class KillsItsWorkerOnce(float):
                       f"(open({self.marker!r}, 'w').close(), __import__('os').kill(__import__('os').getpid(), 9))",)
 
 
+@pytest.mark.parametrize("search", ["grid", "halving"])
 def test_failed_trials_are_in_their_rows_and_a_killed_worker_is_replaced(lesson, spark, easy_pickle, monkeypatch,
-                                                                         tmp_path, capsys):
+                                                                         tmp_path, capsys, search):
+    """With halving, the failed and diverged settings are stopped in the first rung, the good one goes on."""
     KillsItsWorkerOnce.marker = str(tmp_path / "killed")
     monkeypatch.setattr(lesson, "DATA", str(easy_pickle))
+    monkeypatch.setattr(lesson, "SEARCH", search)
+    monkeypatch.setattr(lesson, "ETA", 2)
     monkeypatch.setattr(lesson, "GRIDS", {"mlp": {"layers": [1], "units": [64, -1], "learning_rate": [0.05, 1e12],
                                                   "l2": [0.0], "dropout": [KillsItsWorkerOnce(0.0)]}})
     lesson.main()
@@ -115,7 +170,8 @@ def test_failed_trials_are_in_their_rows_and_a_killed_worker_is_replaced(lesson,
     by_setting = {(int(r["units"]), float(r["learning_rate"])): r for r in rows(lesson.RESULTS)}
     assert len(by_setting) == 4
     good, diverged = by_setting[64, 0.05], by_setting[64, 1e12]
-    assert good["problem"] == "" and float(good["validation_accuracy"]) > 30
+    assert good["problem"] == "" and float(good["validation_accuracy"]) > 30 and good["steps"] == "8"
+    assert {row["rung"] for row in by_setting.values() if row is not good} == {"1"}
     assert diverged["problem"].startswith("diverged") and diverged["validation_accuracy"] == "nan"
     for learning_rate in (0.05, 1e12):
         assert by_setting[-1, learning_rate]["problem"].startswith("failed: InvalidArgumentError")

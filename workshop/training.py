@@ -47,6 +47,15 @@ class Minibatches:
         return tf.ensure_shape(self.order[start:start + self.batch_size], [self.batch_size])
 
 
+def dropout(x, rate, seed=None, layer=0):
+    """tf.nn.dropout, or with `seed` (2 integers, e.g. [seed, step]) a stateless one: the units a step
+    drops then depend on the seed, the step and the layer only, so a run continued from its weights
+    drops the same ones as a run straight through (a stateful dropout starts its stream again)."""
+    if seed is None:
+        return tf.nn.dropout(x, rate=rate)
+    return tf.nn.experimental.stateless_dropout(x, rate, seed=tf.random.experimental.stateless_fold_in(seed, layer))
+
+
 def report_steps(done, steps, every):
     """(first, last) step ranges from `done` (0, or where --resume left off) up to `steps`:
     each ends at a multiple of `every` (step 0 too, as in 2016) or at the final step."""
