@@ -19,6 +19,11 @@ those trials on more executors (one task slot each, every one a machine like thi
 Left out: task start-up, the broadcast of the data, each Python worker importing TensorFlow,
 stragglers and failures: real clusters do a little worse.
 
+Successive halving (--search halving) beside the grid, from the same measured trials: each rung is
+a stage of its own and waits for its slowest trial. A setting's trial in a rung costs its measured
+seconds per step times the rung's new steps, and the settings that go on are the best of the grid
+by validation accuracy (the lesson ranks them on fewer steps: the set may differ a little).
+
     python bench/bench_model_selection_scaling.py                    # the 48 MLP trials, 1000 steps (~5 min)
     python bench/bench_model_selection_scaling.py --steps 100        # a quick look
     python bench/bench_model_selection_scaling.py --trial-seconds runs/model_selection.csv
@@ -30,6 +35,7 @@ its rows by rank). On a cluster's CSV the seconds are those of the cluster's exe
 import csv
 import heapq
 import itertools
+import math
 import os
 import re
 import statistics
@@ -69,6 +75,20 @@ def simulate(durations, executors, order: Literal["partition", "longest"] = "par
     for seconds in tasks:
         heapq.heapreplace(free, free[0] + seconds)  # the earliest free slot takes the task
     return max(free, default=0.0)
+
+
+def halving_stages(rows):
+    """The stages of successive halving over the measured grid trials `rows`: per rung, the seconds of
+    each trial (its seconds per step × the rung's new steps), as spark_model_selection.py's rungs."""
+    import spark_model_selection as lesson
+    lesson.STEPS = STEPS
+    accuracy = {id(r): float(r["validation_accuracy"] or "nan") for r in rows}
+    ranked = sorted(rows, key=lambda r: (math.isnan(accuracy[id(r)]), -accuracy[id(r)]))  # the failed ones last
+    stages, done = [], 0
+    for count, steps in lesson.halving_rungs(len(rows)):
+        stages.append([float(r["seconds"]) * (steps - done) / STEPS for r in ranked[:count]])
+        done = steps
+    return stages
 
 
 def lower_bound(durations, executors):
@@ -184,6 +204,18 @@ def main():
               f"{speedups[executors] / executors:10.0%}{beside}")
     print("(speed-up and efficiency: in partition order, as Spark runs the grid)")
 
+    nodes, figure = DATABRICKS
+    stages = halving_stages(rows)
+    trials = sum(map(sum, stages))
+    print(f"\nSuccessive halving over the same trials: {' → '.join(str(len(stage)) for stage in stages)} settings, "
+          f"{trials:.1f} s of trials ({trials / total:.0%} of the grid's)")
+    print(f"{'executors':>9} {'grid (s)':>9} {'halving (s)':>11} {'halving / grid':>14}")
+    for executors in EXECUTORS:
+        wall, halving = simulate(durations, executors), sum(simulate(stage, executors) for stage in stages)
+        print(f"{executors:9} {wall:9.1f} {halving:11.1f} {halving / wall:14.0%}")
+    row(f"successive halving of {len(durations)} trials, simulated on {nodes} executors",
+        f"{sum(simulate(stage, nodes) for stage in stages):.1f} s against the grid's {simulate(durations, nodes):.1f} s")
+
     measured = measured_cluster_speedup()
     if measured is None:
         print("cluster measurement: not run")
@@ -191,7 +223,6 @@ def main():
         print(f"cluster measurement: 2 workers {measured:.2f}× faster than 1 (simulated: {speedups[2]:.2f}×)")
         row("standalone cluster, 2 workers against 1 (measured)", f"{measured:.2f}x", f"simulated {speedups[2]:.2f}x")
 
-    nodes, figure = DATABRICKS
     row(f"grid of {len(durations)} trials, simulated speed-up on {nodes} executors", f"{speedups[nodes]:.1f}x",
         f">= {figure:.0f}x (Databricks 2016)", speedups[nodes] >= figure)
     most = max(EXECUTORS)

@@ -90,3 +90,16 @@ def test_bad_arguments_are_refused():
         simulate([1.0], 0)
     with pytest.raises(ValueError):
         simulate([1.0], 2, "shortest")
+
+
+def test_halving_stages_keep_the_best_and_charge_each_rung_its_new_steps(monkeypatch):
+    import spark_model_selection as lesson
+    monkeypatch.setattr(lesson, "STEPS", lesson.STEPS)  # halving_stages sets the lesson's: put back after
+    monkeypatch.setattr(bench, "STEPS", 900)  # 9 settings, eta 3: all 9 to 300 steps, the best 3 on to 900
+    rows = [{"seconds": str(9.0 * (i + 1)), "validation_accuracy": str(50 + i)} for i in range(8)]
+    rows.append({"seconds": "1.0", "validation_accuracy": ""})  # a failed trial: ranked last
+    stages = bench.halving_stages(rows)
+    assert [len(stage) for stage in stages] == [9, 3]  # the last rung still ranks 2 settings or more
+    assert stages[0][0] == pytest.approx(24.0)  # the best (72 s for 900 steps) for 300 steps
+    assert stages[1] == pytest.approx([s * 600 / 900 for s in (72.0, 63.0, 54.0)])  # the best three, 600 more
+    assert simulate(stages[1], 3) == pytest.approx(48.0)  # a rung waits for its slowest trial
