@@ -215,8 +215,7 @@ def train(setting, data, first=0, last=STEPS, state=None):
         classifier, shape = notmnist_classifier_CNN, [-1, 28, 28, 1]
         variables = classifier.network_variables(setting["layers"], setting["units"], classifier.HIDDEN_UNITS,
                                                  classifier.PATCH_SIZE, 0.0, 0.0)
-    minibatch = Minibatches(normalise(data["train_images"]).reshape(shape), one_hot(data["train_labels"]),
-                            BATCH_SIZE, True, SEED, "/CPU:0")
+    minibatch = Minibatches(*training_set(data, shape), BATCH_SIZE, True, SEED, "/CPU:0")
     # SGD with momentum, written out: a Keras optimizer made per trial would keep each trial's graph,
     # and the training set it captures, alive in this process (a Spark Python worker runs many trials).
     velocities = [tf.Variable(tf.zeros_like(variable)) for variable in variables]
@@ -241,6 +240,21 @@ def train(setting, data, first=0, last=STEPS, state=None):
     logits = classifier.network(variables, normalise(data["valid_images"]).reshape(shape), False, 0.0)
     state = [variable.numpy() for variable in variables], [velocity.numpy() for velocity in velocities]
     return float(accuracy(logits.numpy(), one_hot(data["valid_labels"]))), loss, state
+
+
+_training_sets = {}  # this process's training set as tensors, by the array it came from and its shape
+
+
+def training_set(data, shape):
+    """The normalised training images and one-hot labels as tensors, made once per process and shape:
+    a Spark Python worker runs many trials on the same broadcast data, and making them takes a second."""
+    key = (id(data["train_images"]), tuple(shape))
+    if key not in _training_sets:
+        _training_sets.clear()  # one training set at a time
+        _training_sets[key] = (data["train_images"],  # kept, so that its id stays its own
+                               tf.constant(normalise(data["train_images"]).reshape(shape)),
+                               tf.constant(one_hot(data["train_labels"])))
+    return _training_sets[key][1:]
 
 
 def describe(setting):
