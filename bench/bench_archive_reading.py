@@ -1,32 +1,37 @@
-"""Does hand-written archive reading earn its place? create_notmnist.py with its own tar reader, and
-with tarfile in its place, against the 2016 procedure, all in one run.
+"""Which tar reader and which PNG decoder: create_notmnist.py with each, against the 2016 procedure,
+all in one run.
 
 create_notmnist.py reads notMNIST's .tar.gz with a hand-written tar reader over zlib
-(workshop.archive._TarReader), and decodes the PNGs with Pillow (workshop.png.decode_batch). The
-tar reader stays only if create_notmnist.py, end to end, is at least KEEP_FACTOR times faster with
-it than with tarfile in its place, in either mode:
+(workshop.archive._TarReader), and decodes the PNGs with libpng through imagecodecs
+(workshop.png.decode_batch). The tar reader stays only if create_notmnist.py, end to end, is at
+least KEEP_FACTOR times faster with it than with tarfile in its place, in either mode:
 
   tarfile.open(fileobj, "r|gz"), streaming, the members handed to the decoding workers as they
   come; and its usual mode, "r:gz" (gzip.GzipFile underneath), every member read first and
   decoded in a separate pass after (TarfileReader, TarfileThenDecode below).
 
-Also tried for the PNGs: TensorFlow's tf.io.decode_png, a batch per graph call (tf.map_fn) in
-each worker (tf_decode_batch below).
+The PNG decoders, each with the tar reader of the code: Pillow (the decoder before, and still the
+one for the files libpng refuses), OpenCV's cv2.imdecode (opencv_decode below; rows only where
+opencv-python-headless is installed), imagecodecs' png_decode (the code now), and TensorFlow's
+tf.io.decode_png, a batch per graph call (tf.map_fn) in each worker (tf_decode_batch below).
 
 On the full-size stand-in archives of bench/bench_create_notmnist.py (529,114 + 18,724 PNGs, made
 once and cached in WORK_DIR/archives), it runs create_notmnist.py --source ARCHIVES --force (default
-sizes) as it is and with each pair of tar reader and decoder, and the 2016 procedure
+sizes) as it is and with each tar reader and decoder swapped in, and the 2016 procedure
 (bench/legacy_2016.py), REPEATS times each, taking turns, so that every ratio comes from one run on
 one machine; each figure is the best of its runs (other work on the machine only slows). Wall time,
 CPU time and peak memory are measured as in bench/bench_create_notmnist.py, outputs go to
 WORK_DIR/reading/. Before that, where the time goes: every member's bytes read by each tar reader
 (hashing the file with SHA-256, as create_notmnist.py does), and every PNG decoded by each decoder
-in one process. Writes WORK_DIR/archive_reading.json.
+in one process (each must give Pillow's pixels). Writes WORK_DIR/archive_reading.json.
 
-    python bench/bench_archive_reading.py                # full scale: 25-40 minutes on 2 cores
-    python bench/bench_archive_reading.py --scale 0.05   # a quick try (nothing judged)
+    python bench/bench_archive_reading.py                # full scale: about 30 minutes on 2 cores
+    python bench/bench_archive_reading.py --scale 0.05   # a few minutes (nothing judged)
 """
+import functools
 import hashlib
+import importlib.util
+import io
 import json
 import sys
 import tarfile
@@ -113,10 +118,36 @@ def tf_decode_batch(blobs):
     return np.array(images, np.uint8).reshape(-1, SIZE, SIZE), ok, problems
 
 
+def opencv_decode(blob, out):
+    """workshop.png's fast-decoder interface on cv2.imdecode (IMREAD_UNCHANGED: no conversion, no
+    EXIF rotation); False where it refuses the file (it returns None then) or gives another shape."""
+    import cv2
+    image = cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.shape != out.shape or image.dtype != out.dtype:
+        return False
+    out[:] = image
+    return True
+
+
+def _bare_calls():
+    """Each library's decoding call alone, no checks around it (as the issue timed them)."""
+    import imagecodecs
+    from PIL import PngImagePlugin
+    calls = {"Pillow": lambda blob: PngImagePlugin.PngImageFile(io.BytesIO(blob)).tobytes()}
+    if importlib.util.find_spec("cv2"):
+        import cv2
+        calls["OpenCV cv2.imdecode"] = lambda blob: cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
+    calls["imagecodecs png_decode"] = imagecodecs.png_decode
+    return calls
+
+
 READERS = {"workshop.archive": None, 'tarfile "r|gz"': TarfileReader, 'tarfile "r:gz", then decode': TarfileThenDecode}
-DECODERS = {"Pillow (workshop.png)": None, "tf.io.decode_png": tf_decode_batch}
-AS_IS = "workshop.archive", "Pillow (workshop.png)"
-VARIANTS = [(reader, decoder) for reader in READERS for decoder in DECODERS]
+DECODERS = {"Pillow": functools.partial(decode_batch, fast=None),
+            **({"OpenCV cv2.imdecode": functools.partial(decode_batch, fast=opencv_decode)}
+               if importlib.util.find_spec("cv2") else {}),
+            "imagecodecs png_decode": None, "tf.io.decode_png": tf_decode_batch}
+AS_IS = "workshop.archive", "imagecodecs png_decode"
+VARIANTS = [(AS_IS[0], decoder) for decoder in DECODERS] + [(reader, AS_IS[1]) for reader in list(READERS)[1:]]
 
 # Runs create_notmnist.py (argv[3:]) with the tar reader and decoder named in argv[1:3] swapped in
 # for the hand-written ones; decoding workers find the decoder by importing this module.
@@ -179,6 +210,10 @@ def components(paths):
         if not np.array_equal(images, expected):
             raise SystemExit(f"{label} decoded other pixels than Pillow")
         rows.append(("decode every PNG", label, seconds, f"{1e6 * seconds / len(blobs):.1f} µs per PNG, one process"))
+    for label, call in _bare_calls().items():
+        call(blobs[0])
+        seconds, _ = best(lambda: [call(blob) for blob in blobs])
+        rows.append(("library call alone", label, seconds, f"{1e6 * seconds / len(blobs):.1f} µs per PNG"))
     return rows
 
 
@@ -218,9 +253,9 @@ def report(results, recipe, runs, host):
     legacy, as_is = runs["2016"]["seconds"], runs[AS_IS]["seconds"]
     print(f"\n{recipe['content']}; {host['cpu']} ({host['flags']}), {host['usable_cores']} cores, load average "
           f"{host['load_average']} at the start; best of {REPEATS} runs, taking turns.")
-    print(f"\n{'':18}{'':30}{'seconds':>8}")
+    print(f"\n{'':20}{'':30}{'seconds':>8}")
     for step, label, seconds, note in results["components"]:
-        print(f"{step:18}{label:30}{seconds:8.2f}  {note}")
+        print(f"{step:20}{label:30}{seconds:8.2f}  {note}")
     print(f"\ncreate_notmnist.py --force, whole run:\n{'tar reader':30}{'PNG decoder':23}{'wall s':>8}"
           f"{'vs 2016':>9}{'vs as is':>10}{'CPU s':>8}{'peak MB':>9}")
     for (reader, decoder), run in ((key, run) for key, run in runs.items() if key != "2016"):
@@ -237,10 +272,14 @@ def report(results, recipe, runs, host):
     row(f"create_notmnist.py with workshop/archive.py's tar reader / with the best of tarfile ({library})",
         f"{factor:.2f}x faster ({as_is:.1f} s against {run['seconds']:.1f} s)", f">= {KEEP_FACTOR}x to keep it",
         factor >= KEEP_FACTOR if judged else None)
-    row("create_notmnist.py with tf.io.decode_png instead of Pillow",
-        f"{runs[(AS_IS[0], 'tf.io.decode_png')]['seconds'] / as_is:.2f}x the time")
+    for decoder in DECODERS:
+        if decoder != AS_IS[1]:
+            other = runs[(AS_IS[0], decoder)]["seconds"]
+            row(f"create_notmnist.py with {AS_IS[1]} / with {decoder}",
+                f"{other / as_is:.2f}x faster ({as_is:.1f} s against {other:.1f} s)")
     row("create_notmnist.py against the 2016 procedure", f"{legacy / as_is:.1f}x faster", ">= 10x",
         legacy / as_is >= 10 if judged else None)
+
 
 if __name__ == "__main__":
     cli.run(main, globals())

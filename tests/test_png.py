@@ -86,3 +86,55 @@ def test_encoded_pngs_are_valid_and_exact_for_pillow_and_the_decoder():
         assert opened.format == "PNG" and opened.mode == "L" and (np.asarray(opened) == image).all()
     decoded, ok, problems = decode_batch(files)
     assert ok.all() and not problems and (decoded == images).all()
+
+
+def glyphs(count, seed):
+    """notMNIST-like pixels, 28×28: antialiased strokes of different widths and grey levels."""
+    from PIL import ImageDraw
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        canvas = Image.new("L", (112, 112))
+        for _ in range(rng.integers(2, 5)):
+            ImageDraw.Draw(canvas).line([tuple(rng.integers(8, 104, 2).tolist()) for _ in range(3)],
+                                        fill=int(rng.integers(96, 256)), width=int(rng.integers(6, 20)))
+        images.append(np.asarray(canvas.resize((28, 28), Image.LANCZOS)))
+    return np.array(images)
+
+
+def test_libpng_gives_exactly_pillows_pixels():
+    from workshop.png import libpng_decode
+    images = glyphs(30, 2)
+    options = [{}, {"optimize": True}, {"compress_level": 0}, {"compress_level": 9}, {"interlace": 1},
+               {"transparency": 0}, {"dpi": (72, 72)}]  # the last two add a chunk (tRNS, pHYs): Pillow decodes them
+    blobs = [png_bytes(image, **options[n % len(options)]) for n, image in enumerate(images)]
+    decoded, ok, problems = decode_batch(blobs)
+    pillow, pillow_ok, pillow_problems = decode_batch(blobs, fast=None)
+    assert ok.all() and problems == [] and pillow_ok.all() and pillow_problems == []
+    np.testing.assert_array_equal(decoded, pillow)
+    np.testing.assert_array_equal(decoded, images)
+    out = np.empty((28, 28), np.uint8)
+    for n, (blob, image) in enumerate(zip(blobs, images)):
+        if n % len(options) < 5:  # libpng itself decodes these, as Pillow does
+            assert libpng_decode(blob, out)
+            np.testing.assert_array_equal(out, np.asarray(Image.open(io.BytesIO(blob))))
+
+
+def test_bad_pngs_get_the_same_reasons_as_with_pillow_alone():
+    good = png_bytes(glyphs(1, 3)[0])
+    rng = np.random.default_rng(5)
+    damaged = []
+    for _ in range(300):  # bytes changed anywhere after the size and colour type, or the file cut short
+        blob = bytearray(good)
+        for where in rng.integers(26, len(blob), rng.integers(1, 4)).tolist():
+            blob[where] ^= int(rng.integers(1, 256))
+        damaged.append(bytes(blob))
+    damaged += [good[:n] for n in range(33, len(good))]
+    image_data, end = good[:-12], good[-12:]  # a chunk cut short after the image data: Pillow refuses the file
+    damaged += [image_data + b"\0\0\0\x40tEXtcut", image_data + b"\0\0\0\x40tEXtcut" + end]
+    decoded, ok, problems = decode_batch(damaged)
+    pillow, pillow_ok, pillow_problems = decode_batch(damaged, fast=None)
+    assert ok.tolist() == pillow_ok.tolist() and problems == pillow_problems
+    np.testing.assert_array_equal(decoded, pillow)
+    assert 0 < ok.sum() < len(damaged) and any(reason == "truncated PNG" for _, reason in problems)
+    assert not ok[-2:].any()

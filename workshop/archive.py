@@ -4,8 +4,9 @@ The 2016 procedure unpacked 529,114 files (4.4 GB of small writes, a "hang" of m
 minutes), then opened them one by one. Here one pass streams the archive: zlib inflates
 it, a small tar reader walks the 512-byte headers (create_notmnist.py runs 1.7× faster
 with it than with tarfile: bench/bench_archive_reading.py), and batches of PNG files go to
-worker processes that decode them with Pillow (`workshop.png`). Member names are only ever parsed, never used
-as paths, so an archive member such as `../../evil` cannot write anywhere.
+worker processes that decode them with libpng through imagecodecs (`workshop.png`). Member
+names are only ever parsed, never used as paths, so an archive member such as `../../evil`
+cannot write anywhere.
 
 An image is a member `<root>/<letter>/<file>` with letter A–J. Everything else is listed
 as ignored; images that do not decode are listed as skipped, with the reason.
