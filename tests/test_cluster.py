@@ -70,13 +70,17 @@ def test_the_workers_see_neither_the_project_nor_its_packages(cluster, data):
 
 
 def test_model_selection_runs_on_the_cluster(cluster, data, tmp_path):
+    """Successive halving: two Spark stages, the survivors' weights sent through Spark to the second (the
+    grid is the same search with one stage)."""
     result = on_cluster("spark_model_selection.py", "--master", cluster.master, "--data", data, "--max-trials", 4,
-                        "--steps", 20, "--batch-size", 20, "--results", tmp_path / "selection", cwd=tmp_path)
+                        "--steps", 20, "--batch-size", 20, "--search", "halving", "--eta", 2,
+                        "--results", tmp_path / "selection", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert f"on {cluster.master}: 2 tasks at a time" in out
+    assert f"on {cluster.master}: 2 tasks at a time" in out and "successive halving: 4 to 10 steps, 2 to 20 steps" in out
     rows = out[out.index("rank"):out.index("spark: wall time")].strip().splitlines()[1:]
     assert len(rows) == 4 and not any("failed" in row for row in rows), out
+    assert [row.split()[6:8] for row in rows] == [["2", "20"]] * 2 + [["1", "10"]] * 2, out  # rung, steps
     assert re.search(r"^Test accuracy: \d+\.\d%$", out, re.M)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["selection.csv", "selection.png"]
 
