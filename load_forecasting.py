@@ -31,11 +31,11 @@ from workshop import cli
 from workshop.devices import start
 from workshop.errors import UserError
 from workshop.experiment import new_run_dir, show_files
-from workshop.forecast_benchmarks import Benchmarks, padded, shifted
+from workshop.forecast_benchmarks import Benchmarks, extended, padded, shifted
 from workshop.forecast_files import save_forecast, write_forecast, write_test_predictions
 from workshop.fused_adam import Adam
 from workshop.plots import pyplot, save_figure
-from workshop.series import (calendar_inputs, compared, extended_times, forecast_steps, mae, mape, read_csv_series,
+from workshop.series import (calendar_inputs, compared, forecast_steps, mae, mape, read_csv_series,
                              rmse, season_of, seasons_back, week_of)
 
 # --- The file ---
@@ -178,18 +178,20 @@ def main():
     # and one week before (interpolated hours as inputs only) and the linear forecast. Standardised on the
     # training steps.
     loads = padded(real.values, steps)[:, 0]
-    times = None if real.times is None else extended_times(real, steps - len(real.times))[:steps]
+    times = None if real.times is None else extended(real, steps)
     calendar = [calendar_inputs(times)] if CALENDAR and times is not None else []
     lagged = np.stack([shifted(loads, back) for back in (LAG, week) if back and back >= LAG], axis=1)
     rows = slice(0, train[-1] + 1)
 
     def standardised(columns):
+        """The columns as one tensor, standardised; and that transform, for other values of the same columns."""
         columns = np.concatenate(columns, axis=1)
         mean, spread = np.nanmean(columns[rows], axis=0), np.nanstd(columns[rows], axis=0) + 1e-8
-        return tf.constant(np.nan_to_num((columns - mean) / spread), tf.float32), (mean, spread)
+        transform = lambda values: tf.constant(np.nan_to_num((values - mean) / spread), tf.float32)  # noqa: E731
+        return transform(columns), transform
 
     x_ahead, _ = standardised(calendar + [padded(real.inputs, steps), lagged, linear_ahead[:, None]])
-    x_whole, statistics = standardised(calendar + [padded(real.inputs, steps)])
+    x_whole, whole_inputs = standardised(calendar + [padded(real.inputs, steps)])
 
     # Training: each network on its targets' distance from its base forecast, standardised.
     networks = {}
@@ -223,9 +225,7 @@ def main():
         if len(given) and "whole" in networks:
             ex_ante = real.inputs.copy()
             ex_ante[test[0]:] = real.optional[test[0]:]
-            mean, spread = statistics
-            x_ante = np.concatenate(calendar + [padded(ex_ante, steps)], axis=1)
-            x_ante = tf.constant(np.nan_to_num((x_ante - mean) / spread), tf.float32)
+            x_ante = whole_inputs(np.concatenate(calendar + [padded(ex_ante, steps)], axis=1))
             linear = benchmarks.whole(ex_ante)
             lines["whole test from its start, with the weather forecasts"] = (
                 given, forecast("whole", given, linear["recency"], x_ante), linear)
