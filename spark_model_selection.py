@@ -24,6 +24,7 @@ a rung's task starts again from the weights it was given.
 import csv
 import gc
 import itertools
+import math
 import os
 import socket
 import time
@@ -41,7 +42,7 @@ from workshop.errors import UserError
 from workshop.files import atomic_write
 from workshop.notmnist import load_notmnist, normalise, to_pixels
 from workshop.plots import pyplot, save_figure
-from workshop.spark import limit_threads_to_task, one_line_errors, source_for_autograph, spark_session
+from workshop.spark import kept_for_next_tasks, limit_threads_to_task, one_line_errors, spark_session, with_its_source
 from workshop.training import Minibatches, accuracy, one_hot
 
 DATA = "data/notMNIST.pickle"  # written by create_notmnist.py
@@ -125,7 +126,7 @@ def main():
                         "see the leaderboard above")
     test_arrays = {**arrays, "valid_images": to_pixels(data.test[0]), "valid_labels": data.test[1]}
     best = {key: scored[0][key] for key in settings[0]}
-    tested = {name: train_and_evaluate(setting, test_arrays)["validation_accuracy"]
+    tested = {name: train_and_evaluate(setting, test_arrays, 0, STEPS)["validation_accuracy"]
               for name, setting in (("best", best), ("default", {"model": MODEL, **DEFAULTS[MODEL]}))}
     print(f"Best setting: {describe(best)}")
     print(f"Test accuracy: {tested['best']:.1f}%")
@@ -138,15 +139,16 @@ def main():
 
 def halving_rungs(count):
     """Successive halving's rungs for `count` settings: [(settings, steps)]. Rung i (from 0) trains the
-    best count // ETA**i settings up to STEPS * ETA**(i - R + 1) steps in all, R being the most rungs whose
-    last one still ranks 2 settings or more. 48 settings, ETA 3, 1000 steps: 48 settings to 111 steps,
-    the best 16 of them on to 333, the best 5 of those on to 1000: a quarter of the grid's steps."""
+    best ⌈count / ETA**i⌉ settings up to STEPS * ETA**(i - R) steps in all, R being the last rung that
+    still ranks 2 settings or more (as scikit-learn's HalvingGridSearchCV does). 48 settings, ETA 3,
+    1000 steps: 48 settings to 37 steps, the best 16 of them on to 111, the best 6 of those on to 333,
+    the best 2 on to 1000: an eighth of the grid's steps."""
     if ETA < 2:
         raise UserError(f"--eta {ETA}: each rung must keep at most half of its settings (--eta 2 or more)")
     last = 0
-    while count // ETA ** (last + 1) >= 2:
+    while math.ceil(count / ETA ** (last + 1)) >= 2:
         last += 1
-    return [(count // ETA ** i, max(1, round(STEPS * ETA ** (i - last)))) for i in range(last + 1)]
+    return [(math.ceil(count / ETA ** i), max(1, round(STEPS * ETA ** (i - last)))) for i in range(last + 1)]
 
 
 def search(settings, rungs, run_rung):
@@ -177,7 +179,7 @@ def rank(row):
             np.nan_to_num(row["loss"], nan=np.inf))
 
 
-def train_and_evaluate(setting, data, rung=1, first=0, last=STEPS, state=None):
+def train_and_evaluate(setting, data, first, last, rung=1, state=None):
     """What each Spark task runs: one trial, steps `first` to `last` of the setting's training, from
     `state` (the weights and velocities where the previous rung stopped) or from scratch. A setting that
     raises or diverges gets a row that says so (`problem`): one bad setting must not end a search of many.
@@ -190,7 +192,8 @@ def train_and_evaluate(setting, data, rung=1, first=0, last=STEPS, state=None):
     except Exception as error:
         score, loss = float("nan"), float("nan")
         problem = f"failed: {type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
-    gc.collect()  # the trial's compiled graph and its copy of the data are reference cycles: free them now
+    gc.collect()  # the trial's compiled graph is a reference cycle: free it now,
+    gc.freeze()  # and leave what lives on (TensorFlow's own objects) out of the next trials' collections
     return {**setting, "rung": rung, "steps": last,
             "validation_accuracy": round(score, 2) if not problem else float("nan"),
             "loss": round(loss, 4), "seconds": round(time.perf_counter() - started, 2),
@@ -198,14 +201,14 @@ def train_and_evaluate(setting, data, rung=1, first=0, last=STEPS, state=None):
             **({"state": state} if last < STEPS and not problem else {})}
 
 
-def train(setting, data, first=0, last=STEPS, state=None):
+@with_its_source  # for AutoGraph, on a worker that lacks this file (or the notebook's cell)
+def train(setting, data, first, last, state=None):
     """Trains the classifier's own network with `setting` (SGD with momentum), seeded the same way
     wherever it runs, on data["train_*"]: steps `first` to `last`, from `state` if given. Step k's
     minibatch and dropout depend only on k and the seed, so rungs that go on from each other's
     state train exactly as one run of all their steps.
     -> (validation accuracy %, last loss, state: (weights, velocities), lists of numpy arrays)"""
     limit_threads_to_task()  # in a Spark task, TensorFlow uses the task's cores, not all of the machine's
-    source_for_autograph(__file__)  # on a cluster's worker, tf.function reads this file from the shipped code
     tf.get_logger().setLevel("ERROR")  # each trial traces its own graph: no retracing warnings
     tf.keras.utils.set_random_seed(SEED)
     if setting["model"] == "mlp":
@@ -242,19 +245,12 @@ def train(setting, data, first=0, last=STEPS, state=None):
     return float(accuracy(logits.numpy(), one_hot(data["valid_labels"]))), loss, state
 
 
-_training_sets = {}  # this process's training set as tensors, by the array it came from and its shape
-
-
 def training_set(data, shape):
     """The normalised training images and one-hot labels as tensors, made once per process and shape:
     a Spark Python worker runs many trials on the same broadcast data, and making them takes a second."""
-    key = (id(data["train_images"]), tuple(shape))
-    if key not in _training_sets:
-        _training_sets.clear()  # one training set at a time
-        _training_sets[key] = (data["train_images"],  # kept, so that its id stays its own
-                               tf.constant(normalise(data["train_images"]).reshape(shape)),
-                               tf.constant(one_hot(data["train_labels"])))
-    return _training_sets[key][1:]
+    images = data["train_images"]  # kept with the tensors, so that its id stays its own
+    return kept_for_next_tasks((id(images), tuple(shape)), lambda: (
+        images, tf.constant(normalise(images).reshape(shape)), tf.constant(one_hot(data["train_labels"]))))[1:]
 
 
 def describe(setting):

@@ -4,10 +4,10 @@ local Spark. For each: the best setting's test accuracy, the seconds of every tr
 rung) and the Spark stages' wall time.
 
 Target: halving within 0.5 points of the grid's test accuracy, with at most a third of its
-trial-seconds (with --eta 3 and 48 settings it trains 48 settings to 111 steps, 16 to 333 and
-5 to 1000: a quarter of the grid's steps, the 2 × 1024 networks costing most).
+trial-seconds (with --eta 3 and 48 settings it trains 48 settings to 37 steps, 16 to 111, 6 to 333
+and 2 to 1000: an eighth of the grid's steps, the 2 × 1024 networks costing most).
 
-    python bench/bench_model_selection_halving.py                  # the whole MLP grid (~10 min on 2 cores)
+    python bench/bench_model_selection_halving.py                  # the whole MLP grid (~5 min on 2 cores)
     python bench/bench_model_selection_halving.py --steps 300      # a quick look
 """
 import re

@@ -127,7 +127,7 @@ def measure_trials():
           f"on {path} ({data.describe()}):")
     results = []
     for number, setting in enumerate(settings, 1):
-        results.append(lesson.train_and_evaluate(setting, arrays))
+        results.append(lesson.train_and_evaluate(setting, arrays, 0, STEPS))
         print(f"  {number:2}/{len(settings)} {lesson.describe(setting):62} {results[-1]['seconds']:6.1f} s", flush=True)
     lesson.write_csv(results, REPO / WORK_DIR / "trials.csv")
     return results

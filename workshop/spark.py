@@ -8,8 +8,8 @@ workers read nothing from the driver's disk: the session ships the packed enviro
 (`make spark-env`) and the workshop's code with the job.
 """
 import atexit
+import functools
 import hashlib
-import importlib.util
 import linecache
 import math
 import os
@@ -160,6 +160,19 @@ def limit_threads_to_task():
         pass
 
 
+_kept = {}  # here, in an imported module: a lesson run as a script reaches each task with fresh globals
+
+
+def kept_for_next_tasks(key, make):
+    """make(), made once per Python process for `key` and kept for the next tasks this (reused) Spark
+    Python worker runs; one value at a time. A dict in the lesson itself would not keep it: Spark sends
+    a script's functions to the tasks by value, each task with a fresh copy of the script's globals."""
+    if key not in _kept:
+        _kept.clear()
+        _kept[key] = make()
+    return _kept[key]
+
+
 def explain(error, what):
     """One line for a failed Spark job: a task's own UserError as it said it, else what a cluster
     user can do about the failures they meet, else the first line of Spark's own reason."""
@@ -188,18 +201,20 @@ def explain(error, what):
     return f"{what} failed: {found.group(1) if found else type(error).__name__}"
 
 
-def source_for_autograph(filename):
-    """In a Spark task on a cluster: AutoGraph reads the source of a lesson's tf.function, and a
-    lesson's function sent to a worker names the driver's path of its file, which the worker
-    lacks. Lends Python the shipped copy of that file (code_zip) under the driver's name."""
-    if os.path.exists(filename) or filename in linecache.cache:
-        return
-    module = Path(filename).stem
-    spec = importlib.util.find_spec(module)
-    if spec is None:
-        raise UserError(f"{module} is not in the code shipped to this Spark worker")
-    source = spec.loader.get_source(module)
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # None: never stale
+def with_its_source(function):
+    """For a function that Spark tasks run and that builds a tf.function: AutoGraph reads the
+    tf.function's source from the file it was defined in, which a worker lacks (the driver's
+    script on a cluster; a notebook's cell, which only the notebook's kernel holds). The decorated
+    function carries its file's lines to the task and lends them to Python there."""
+    filename = function.__code__.co_filename
+    lines = linecache.getlines(filename, function.__globals__)  # a file, a zip's member, or a notebook's cell
+
+    @functools.wraps(function)
+    def lent_source(*args, **kwargs):
+        if not os.path.exists(filename):
+            linecache.cache.setdefault(filename, (sum(map(len, lines)), None, lines, filename))  # None: never stale
+        return function(*args, **kwargs)
+    return lent_source
 
 
 @contextmanager
