@@ -1,6 +1,7 @@
 # Two commands for a workshop:  make run  (set up, prepare the data, run the four experiments)
 #                                make test (set up with the test tools, run the tests)
 # For a Spark cluster:           make spark-env (pack the environment its workers run: docs/cluster.md)
+# The lessons as notebooks:      make jupyter (JupyterLab on notebooks/); after editing a lesson: make notebooks
 # After editing a range in requirements*.txt: make lock (the *.lock files, which the others install)
 # TensorFlow's start-up log is hidden; SHOW_TF_LOG=1 make run shows it.
 PYTHON ?= python3
@@ -13,7 +14,7 @@ UV_VERSION := 0.13.9
 UV_COMPILE := $(BIN)/python -m uv pip compile --quiet --upgrade --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command "make lock"
 
-.PHONY: run test bench spark-env lock clean
+.PHONY: run test bench spark-env notebooks jupyter lock clean
 
 run: $(VENV)/.installed
 	$(BIN)/python create_notmnist.py --synthetic-if-offline
@@ -33,6 +34,12 @@ bench: $(VENV)/.installed-test  # each benchmark in turn, then one table of thei
 
 spark-env: dist/spark-env.tar.gz
 
+notebooks: $(VENV)/.installed-test  # notebooks/ written from the lessons (workshop/notebooks.py)
+	$(BIN)/python -m workshop.notebooks
+
+jupyter: $(VENV)/.installed-jupyter
+	$(BIN)/python -m jupyter lab notebooks/
+
 # Rebuilt only when its lock or the workshop package change (see workshop/spark_env.py).
 dist/spark-env.tar.gz: requirements-spark-env.lock $(wildcard workshop/*.py) $(VENV)/.created
 	$(BIN)/python -m workshop.spark_env $@
@@ -51,12 +58,17 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
 	$(PIP_INSTALL_LOCK) requirements-test.lock
 	touch $@
 
+$(VENV)/.installed-jupyter: $(VENV)/.installed requirements-jupyter.lock
+	$(PIP_INSTALL_LOCK) requirements-jupyter.lock
+	touch $@
+
 # The locks, newest versions within the ranges: the test set first (it holds the others' packages), then
 # requirements.lock and the Spark workers' (tensorflow-cpu, Linux x86_64) held to the same versions.
 lock: $(VENV)/.created
 	$(BIN)/python -m uv --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV_COMPILE) -o requirements-test.lock requirements-test.txt
 	$(UV_COMPILE) -c requirements-test.lock -o requirements.lock requirements.txt
+	$(UV_COMPILE) -c requirements-test.lock -o requirements-jupyter.lock requirements-jupyter.txt
 	mkdir -p dist
 	$(BIN)/python -m workshop.spark_env --requirements > dist/requirements-spark-env.txt
 	$(UV_COMPILE) -c requirements-test.lock -o requirements-spark-env.lock dist/requirements-spark-env.txt

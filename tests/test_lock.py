@@ -56,6 +56,7 @@ def pins(path):
 LOCKS = {  # each lock and the text of the ranges it is compiled from (make lock)
     "requirements.lock": lambda: (REPO / "requirements.txt").read_text(),
     "requirements-test.lock": lambda: (REPO / "requirements-test.txt").read_text(),
+    "requirements-jupyter.lock": lambda: (REPO / "requirements-jupyter.txt").read_text(),
     "requirements-spark-env.lock": lambda: requirements_for_executors((REPO / "requirements.txt").read_text()),
 }
 
@@ -89,13 +90,17 @@ def test_every_entry_of_a_lock_is_exact_and_hashed(lock):
 
 
 def test_the_locks_share_their_versions():
-    """make test installs requirements-test.lock over requirements.lock, and the Spark workers run
-    what the driver runs: a package in two locks has the same versions in both."""
-    test = pins(REPO / "requirements-test.lock")
-    for lock in ("requirements.lock", "requirements-spark-env.lock"):
-        locked = pins(REPO / lock)
+    """make test installs requirements-test.lock over requirements.lock (make jupyter its lock), and the
+    Spark workers run what the driver runs: a package in two locks has the same versions in both."""
+    def versions(lock):  # {name: {version, ...}}: a package's markers may differ between locks
+        return {name: {version for version, _ in pinned} for name, pinned in pins(REPO / lock).items()}
+    test = versions("requirements-test.lock")
+    for lock in ("requirements.lock", "requirements-spark-env.lock", "requirements-jupyter.lock"):
+        locked = versions(lock)
         locked["tensorflow"] = locked.pop("tensorflow-cpu", locked.get("tensorflow"))
-        assert {name: versions for name, versions in locked.items() if versions != test.get(name)} == {}, lock
+        if lock == "requirements-jupyter.lock":  # JupyterLab's own packages are in no other lock
+            locked = {name: found for name, found in locked.items() if name in test}
+        assert {name: found for name, found in locked.items() if found != test.get(name)} == {}, lock
 
 
 def test_a_range_that_its_lock_does_not_meet_is_found():

@@ -13,6 +13,8 @@ constant in the file changes the default, as in the 2016 scripts. A comment line
 `# --- Title ---` starts a group: the constants below it are listed under Title in --help.
 
 `run` also turns the expected failures (`UserError`) into one line on stderr and exit status 1.
+In a notebook (made from the script by workshop/notebooks.py), `run_in_notebook` checks the
+settings as the notebook has them, as if they were flags, and runs main().
 """
 import argparse
 import ast
@@ -80,7 +82,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser(namespace):
+class _NotebookParser(argparse.ArgumentParser):
+    def error(self, message):  # in a notebook: one line, and the notebook stops there
+        raise UserError(message.replace("argument --", "setting --"))
+
+
+def build_parser(namespace, parser=_Parser):
     """An argparse parser with one flag per UPPERCASE constant of the script `namespace`."""
     script = Path(namespace["__file__"])
     source = script.read_text(encoding="utf-8")
@@ -88,7 +95,7 @@ def build_parser(namespace):
     dividers = _dividers(source, comments)
     annotations = namespace.get("__annotations__", {})
     doc = (namespace.get("__doc__") or "").strip()
-    parser = _Parser(prog=script.name, description=doc.split("\n\n")[0] or None,
+    parser = parser(prog=script.name, description=doc.split("\n\n")[0] or None,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = {}  # settings below a divider are listed under its title in --help
     for name, line in _constants_in(source):
@@ -148,3 +155,12 @@ def run(main, namespace, argv=None):
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def run_in_notebook(main, namespace, script):
+    """A notebook's last cell: runs main() with the settings as the notebook has them now (edited, or
+    set by papermill), each checked as its flag would be; `script` is the file the notebook is made
+    from. A UserError shows as its one line (workshop.errors) and stops the notebook."""
+    namespace["__file__"] = str(Path(script).resolve())  # where the settings' comments and run folders come from
+    namespace.update(vars(build_parser(namespace, _NotebookParser).parse_args(as_flags(namespace))))
+    main()

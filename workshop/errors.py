@@ -9,6 +9,9 @@ user did nothing a traceback would help with.
 class UserError(Exception):
     """A failure the user can fix; its message is printed as one line."""
 
+    def _render_traceback_(self):  # IPython and Jupyter show this instead of a traceback
+        return [f"error: {self}"]
+
 
 class DiskFull(UserError):
     """The disk (or the user's quota) is full: see workshop.files.full_disk_reported."""

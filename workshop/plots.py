@@ -1,8 +1,11 @@
-"""Figures the scripts save: PNG files written atomically, shown only when asked (--show).
+"""Figures the scripts save: PNG files written atomically; shown below the cell in a notebook, elsewhere
+only when asked (--show).
 
 matplotlib is imported when the first figure is drawn, so that scripts (and the worker
 processes they start) do not pay for it before they need it.
 """
+import sys
+
 from workshop.files import atomic_write
 
 
@@ -14,9 +17,13 @@ def pyplot():
 
 
 def save_figure(figure, path):
+    """Writes the figure as a PNG file; in a notebook, also shows it below the cell."""
     with atomic_write(path) as file:
         figure.savefig(file, format="png", dpi=100, bbox_inches="tight")
     pyplot().close(figure)
+    if "ipykernel" in sys.modules:
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
 
 
 def save_letter_grid(path, rows, letters, title):
