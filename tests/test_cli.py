@@ -113,3 +113,24 @@ def test_as_flags_gives_back_the_settings_it_was_made_from(tmp_path):
     assert cli.settings(fresh)["LEARNING_RATE"] == 5e-4 and cli.settings(fresh)["FONTS"] == "x"
     cli.parse_flags(fresh, cli.as_flags(runpy.run_path(str(path))))  # the defaults, --no-force among them
     assert not fresh["FORCE"] and fresh["TRAIN_SIZE"] == 200000
+
+
+def test_in_a_notebook_the_settings_as_the_notebook_has_them_are_checked_as_flags(tmp_path):
+    """run_in_notebook: the namespace's values (edited, or set by papermill) pass argparse's checks, or
+    stop with one UserError line; main() sees them converted."""
+    import runpy
+    from workshop import cli
+    from workshop.errors import UserError
+    path = tmp_path / "demo.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    seen = []
+    namespace = {k: v for k, v in runpy.run_path(str(path)).items() if k != "__file__"}  # a notebook has none
+    namespace.update(TRAIN_SIZE="7", DEVICE="cpu", FORCE=True)  # e.g. papermill's -p TRAIN_SIZE '7'
+    cli.run_in_notebook(lambda: seen.append(cli.settings(namespace)), namespace, str(path))
+    assert seen[0]["TRAIN_SIZE"] == 7 and seen[0]["DEVICE"] == "cpu" and seen[0]["FORCE"] is True
+    for name, value, problem in (("DEVICE", "tpu", "setting --device: invalid choice: 'tpu'"),
+                                 ("TRAIN_SIZE", "many", "setting --train-size: invalid int value: 'many'")):
+        with pytest.raises(UserError, match=problem) as raised:
+            cli.run_in_notebook(lambda: seen.append("ran"), {**namespace, name: value}, str(path))
+        assert raised.value._render_traceback_() == [f"error: {raised.value}"]  # what Jupyter shows: one line
+    assert "ran" not in seen

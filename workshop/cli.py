@@ -50,8 +50,8 @@ def _dividers(source, comments):
             if text.startswith("---") and lines[number - 1].lstrip().startswith("#")}
 
 
-def _constants_in(source):
-    """Yields (name, line) of top-level UPPERCASE assignments, in the order of the file."""
+def _assignments(source):
+    """Yields (name, node) of the file's top-level assignments to one name, in the order of the file."""
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
@@ -59,8 +59,27 @@ def _constants_in(source):
             target = node.target
         else:
             continue
-        if isinstance(target, ast.Name) and target.id.isupper() and not target.id.startswith("_"):
-            yield target.id, node.lineno
+        if isinstance(target, ast.Name):
+            yield target.id, node
+
+
+def _constants_in(source):
+    """Yields (name, line) of top-level UPPERCASE assignments, in the order of the file."""
+    for name, node in _assignments(source):
+        if name.isupper() and not name.startswith("_"):
+            yield name, node.lineno
+
+
+def _written(source):
+    """{name: value} of the constants whose value in the file is a literal. A flag's type comes from
+    there, not from the value now, so that a notebook's STEPS = "100" is checked as --steps 100 is."""
+    written = {}
+    for name, node in _assignments(source):
+        try:
+            written[name] = ast.literal_eval(node.value)
+        except (ValueError, TypeError):
+            pass  # e.g. cpu_count(): the value's own type
+    return written
 
 
 def _flag_type(annotation, default):
@@ -97,7 +116,7 @@ def build_parser(namespace, parser=_Parser):
     doc = (namespace.get("__doc__") or "").strip()
     parser = parser(prog=script.name, description=doc.split("\n\n")[0] or None,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    groups = {}  # settings below a divider are listed under its title in --help
+    groups, written = {}, _written(source)  # settings below a divider are listed under its title in --help
     for name, line in _constants_in(source):
         above = [divider for divider in dividers if divider < line]
         title = dividers[max(above)] if above else None
@@ -106,7 +125,7 @@ def build_parser(namespace, parser=_Parser):
         annotation = annotations.get(name)
         if annotation is None and not isinstance(default, SIMPLE_TYPES):
             continue  # tables and other structures are not flags
-        converter, choices = _flag_type(annotation, default)
+        converter, choices = _flag_type(annotation, written.get(name, default))
         shown = "none" if default is None else default
         # argparse formats help with %: a literal % is written %%
         help_text = f"{comments.get(line, '')} (default: {shown})".strip().replace("%", "%%")

@@ -94,7 +94,9 @@ def notebook(script):
     def first_line(node):  # 0-based, with its decorators
         return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
     starts = [leading_comments(lines, first_line(node)) for node in definitions]
-    code = lambda first, last: "\n".join(lines[first:last]).strip("\n")  # noqa: E731
+
+    def code(first, last):  # the script's lines first to last (0-based, last left out)
+        return "\n".join(lines[first:last]).strip("\n")
 
     cells = [nbformat.v4.new_markdown_cell(markdown_of_docstring(script, docstring)),
              nbformat.v4.new_code_cell(set_up_cell(LESSONS[script])),
@@ -129,7 +131,10 @@ def path(script):
 
 def main():
     for script in LESSONS:
-        target, wanted = path(script), text(script)
+        try:
+            target, wanted = path(script), text(script)
+        except ValueError as problem:
+            return f"make notebooks: {problem}"  # one line, exit status 1
         if not target.is_file() or target.read_text(encoding="utf-8") != wanted:
             target.parent.mkdir(exist_ok=True)
             target.write_text(wanted, encoding="utf-8")
