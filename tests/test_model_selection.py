@@ -77,13 +77,18 @@ def test_spark_tasks_score_each_setting_as_one_after_another(lesson, spark, nois
     assert len(broadcasts) == 1 and broadcasts[0]["train_images"].dtype == np.uint8  # the data, sent once
 
 
+def random_arrays(train, valid):
+    """The broadcast arrays of `train` and `valid` random images and labels (seeded)."""
+    rng = np.random.default_rng(0)
+    return {"train_images": rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
+            "train_labels": rng.integers(0, 10, train).astype(np.int32),
+            "valid_images": rng.integers(0, 256, (valid, 28, 28), dtype=np.uint8),
+            "valid_labels": rng.integers(0, 10, valid).astype(np.int32)}
+
+
 def test_a_trial_continued_from_its_weights_trains_as_one_run_of_its_steps(lesson):
     """A rung goes on from the state of the previous one: the same minibatches, dropout and momentum."""
-    rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (300, 28, 28), dtype=np.uint8),
-              "train_labels": rng.integers(0, 10, 300).astype(np.int32),
-              "valid_images": rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
-              "valid_labels": rng.integers(0, 10, 50).astype(np.int32)}
+    arrays = random_arrays(300, 50)
     setting = {"model": "mlp", "layers": 2, "units": 32, "learning_rate": 0.05, "l2": 5e-4, "dropout": 0.3}
     score, loss, (weights, velocities) = lesson.train(setting, arrays, 0, 8)
     *_, halfway = lesson.train(setting, arrays, 0, 3)  # 15 images a step over 300: steps 3-8 are another epoch
@@ -155,11 +160,7 @@ def test_a_worker_makes_the_training_set_once_though_each_task_gets_the_lesson_a
 def test_trials_one_after_another_in_one_process_do_not_pile_up_memory(lesson):
     """A Spark Python worker runs many trials: each must free its graph and its weights (15 MB here);
     the training set is made once."""
-    rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (1000, 28, 28), dtype=np.uint8),
-              "train_labels": rng.integers(0, 10, 1000).astype(np.int32),
-              "valid_images": rng.integers(0, 256, (100, 28, 28), dtype=np.uint8),
-              "valid_labels": rng.integers(0, 10, 100).astype(np.int32)}
+    arrays = random_arrays(1000, 100)
     setting = {"model": "mlp", "layers": 2, "units": 1024, "learning_rate": 0.05, "l2": 5e-4, "dropout": 0.3}
 
     def resident_mb():

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, make_archive
+from conftest import REPO
 from workshop import notebooks
 
 pytestmark = pytest.mark.slow  # each notebook starts a kernel: seconds each
@@ -60,12 +60,8 @@ def images(book):
             if "image/png" in output.get("data", {})]
 
 
-def test_create_notmnist_notebook_builds_the_pickle(tmp_path):
-    source = tmp_path / "source"
-    source.mkdir()
-    make_archive(source / "notMNIST_large.tar.gz", "notMNIST_large", 40, seed=1)
-    make_archive(source / "notMNIST_small.tar.gz", "notMNIST_small", 12, seed=2)
-    result, out, book = papermill("create_notmnist", tmp_path, "SOURCE", source, "DATA_DIR", tmp_path / "data",
+def test_create_notmnist_notebook_builds_the_pickle(source_dir, tmp_path):
+    result, out, book = papermill("create_notmnist", tmp_path, "SOURCE", source_dir, "DATA_DIR", tmp_path / "data",
                                   "TRAIN_SIZE", 200, "VALID_SIZE", 50, "TEST_SIZE", 50, "WORKERS", 1)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Wrote " in out and (tmp_path / "data" / "notMNIST.pickle").is_file()
